@@ -1,0 +1,319 @@
+/**
+ * The one configuration schema: types, defaults and descriptions of every
+ * key. Files, the provisioned overlay, MQTT desired config and environment
+ * variables all go through it (see load.ts). `partyline config schema`
+ * prints it (see describe.ts).
+ *
+ * Conventions: every object is strict (unknown keys are errors), every leaf
+ * has a description, and a custom error text, where one is given, is the
+ * "expected ..." half of an issue; the loader appends ", got <value>".
+ */
+import { z } from 'zod';
+import { isHostPort } from '../util/host-port.js';
+import { isIpAddress, isMqttUrl, isPublicKeyText } from './formats.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const SUPERNODE_POLICIES = ['auto', 'never', 'always'] as const;
+export const KEYPAD_DRIVERS = ['sim', 'hid'] as const;
+export const HOOK_DRIVERS = ['sim', 'gpio'] as const;
+export const LED_DRIVERS = ['sim', 'gpio'] as const;
+export const AUDIO_DRIVERS = ['sim', 'alsa'] as const;
+export const SAMPLE_RATES = [16000, 48000] as const;
+
+/**
+ * Dotted paths of keys holding secrets. Logging, `partyline config show`,
+ * telemetry and provisioning reports redact them (redact.ts).
+ */
+export const SECRET_CONFIG_PATHS: ReadonlySet<string> = new Set([
+  'account.password',
+  'provisioning.mqtt.password',
+]);
+
+// ---- leaf helpers ---------------------------------------------------------
+
+function int(min: number, max: number) {
+  const error = max === Number.MAX_SAFE_INTEGER ? `expected an integer >= ${min}` : `expected an integer ${min}..${max}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
+function hostPort() {
+  const error = 'expected "host:port"';
+  return z.string({ error }).refine(isHostPort, { error }).meta({ format: 'host:port' });
+}
+
+function nonEmpty(what = 'a non-empty string') {
+  return z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });
+}
+
+function path() {
+  return nonEmpty('a file path').meta({ format: 'path' });
+}
+
+const digitsKey = z
+  .string()
+  .regex(/^[0-9]+$/, { error: 'expected a key of digits only' })
+  .meta({ format: 'digits' });
+
+const userName = z
+  .string({ error: 'expected a user name' })
+  .regex(/^[^\s:/@]{1,64}$/, { error: 'expected a user name (1..64 characters, no spaces, ":", "/" or "@")' })
+  .meta({ format: 'user' });
+
+const dialTarget = z
+  .string({ error: 'expected a number or a user name' })
+  .regex(/^[^\s:/@]{1,64}$/, { error: 'expected a number or a user name (no spaces, ":", "/" or "@")' })
+  .meta({ format: 'number-or-user' });
+
+const componentKey = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]*$/, { error: 'expected a component name (lower case, e.g. "overlay")' })
+  .meta({ format: 'component' });
+
+const ledKey = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]*$/, { error: 'expected an LED name (lower case, e.g. "call")' })
+  .meta({ format: 'led' });
+
+const logLevel = z.enum(LOG_LEVELS);
+
+// ---- sections -------------------------------------------------------------
+
+export const nodeSchema = z
+  .strictObject({
+    name: nonEmpty()
+      .max(64, { error: 'expected at most 64 characters' })
+      .optional()
+      .describe('Human label for this device, shown in status, telemetry and mDNS (e.g. "reception desk").'),
+    stateDir: path()
+      .optional()
+      .describe(
+        'Directory for device keys, host cache, the chosen port, the control socket and the provisioned overlay. ' +
+          'Default: $STATE_DIRECTORY (set by systemd StateDirectory=), else /var/lib/partyline when running as root, ' +
+          'else $XDG_STATE_HOME/partyline (~/.local/state/partyline). A leading "~/" means the home directory; ' +
+          'relative paths are relative to the working directory.',
+      ),
+    listen: z
+      .string({ error: 'expected an IP address' })
+      .refine(isIpAddress, { error: 'expected an IP address' })
+      .default('0.0.0.0')
+      .meta({ format: 'ip-address' })
+      .describe('Address TCP and UDP sockets bind to: 0.0.0.0 for all IPv4 interfaces, :: for all IPv6.'),
+    port: int(0, 65535)
+      .default(0)
+      .describe('TCP and UDP port of this node. 0 = pick a random port at first start and keep it in the state directory.'),
+    control: path()
+      .optional()
+      .describe('Path of the local control socket used by `partyline ctl`. Default: <stateDir>/control.sock.'),
+  })
+  .describe('This device.');
+
+export const loginServerSchema = z
+  .strictObject({
+    address: hostPort()
+      .optional()
+      .describe('Login server as "host:port". Reached directly, or through the supernode when a firewall blocks it.'),
+    publicKey: z
+      .string({ error: 'expected a 32-byte Ed25519 public key as 64 hex digits or base64' })
+      .refine(isPublicKeyText, { error: 'expected a 32-byte Ed25519 public key as 64 hex digits or base64' })
+      .meta({ format: 'ed25519-public-key' })
+      .optional()
+      .describe('Long-term Ed25519 public key of the login server (hex or base64): the trust anchor credentials are checked against.'),
+  })
+  .describe('The central login server.');
+
+export const networkSchema = z
+  .strictObject({
+    name: nonEmpty()
+      .default('partyline')
+      .describe('Name of the phone network; nodes of different networks ignore each other (mDNS, host cache).'),
+    loginServer: loginServerSchema.prefault({}),
+    bootstrap: z
+      .array(hostPort(), { error: 'expected a list of "host:port"' })
+      .default([])
+      .describe('Supernodes ("host:port") to try when the host cache is empty. Environment: comma-separated.'),
+    mdns: z
+      .boolean({ error: 'expected true or false' })
+      .default(true)
+      .describe('Find supernodes on the LAN with mDNS (_partyline._tcp) and, as a supernode, announce this one.'),
+    keepAliveS: int(5, 3600).default(60).describe('Seconds between keep-alives to the supernode over TCP.'),
+    hostCacheSize: int(1, 10000).default(200).describe('Maximum number of supernodes kept in the persisted host cache.'),
+  })
+  .describe('Joining the peer-to-peer network.');
+
+export const accountSchema = z
+  .strictObject({
+    user: userName.optional().describe('User name this phone logs in as. Without it the phone waits for provisioning.'),
+    password: nonEmpty('a password')
+      .optional()
+      .describe('Password of the user. Secret: prefer passwordFile in files kept on disk.'),
+    passwordFile: path()
+      .optional()
+      .describe('File holding the password (first line; trailing newline ignored). Excludes password.'),
+  })
+  .superRefine((account, ctx) => {
+    if (account.password !== undefined && account.passwordFile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'expected either account.password or account.passwordFile, not both' });
+    }
+    if ((account.password !== undefined || account.passwordFile !== undefined) && account.user === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['user'], message: 'expected a user name to go with the password' });
+    }
+  })
+  .describe('The user account this phone logs in with.');
+
+export const supernodeSchema = z
+  .strictObject({
+    policy: z
+      .enum(SUPERNODE_POLICIES)
+      .default('auto')
+      .describe('auto = promote when public, fast and idle enough; never = stay an ordinary node; always = act as supernode.'),
+    maxNodes: int(1, 1_000_000).default(10000).describe('Maximum number of ordinary nodes attached to this supernode.'),
+    maxLinksPerAddress: int(1, 4096).default(16).describe('Maximum simultaneous links from one IP address (abuse limit).'),
+    ports: z
+      .array(int(1, 65535), { error: 'expected a list of ports' })
+      .default([])
+      .describe('Extra TCP ports to listen on as a supernode, e.g. [443, 80] for clients behind strict firewalls.'),
+    minUptimeS: int(0, Number.MAX_SAFE_INTEGER)
+      .default(600)
+      .describe('Policy auto: seconds of uptime before this node may promote itself.'),
+    minBandwidthKbps: int(0, Number.MAX_SAFE_INTEGER)
+      .default(1000)
+      .describe('Policy auto: measured bandwidth each way (kbit/s) needed to promote.'),
+    minFreeMemoryMb: int(0, Number.MAX_SAFE_INTEGER)
+      .default(128)
+      .describe('Policy auto: free memory (MiB) needed to promote.'),
+  })
+  .describe('Supernode role and promotion.');
+
+export const keypadSchema = z.strictObject({
+  driver: z.enum(KEYPAD_DRIVERS).default('sim').describe('Keypad driver: sim (control API / tests) or hid (USB HID keypad).'),
+  device: nonEmpty()
+    .optional()
+    .describe('hid driver: hidraw path or "vendorId:productId" (hex); default: the first keypad found.'),
+});
+
+export const hookSchema = z.strictObject({
+  driver: z.enum(HOOK_DRIVERS).default('sim').describe('Hook switch driver: sim or gpio.'),
+  pin: int(0, 1023).default(17).describe('gpio driver: GPIO line (BCM numbering) of the hook switch.'),
+  activeLow: z
+    .boolean({ error: 'expected true or false' })
+    .default(true)
+    .describe('gpio driver: true when the line reads 0 with the handset lifted (off hook).'),
+  debounceMs: int(0, 1000).default(30).describe('gpio driver: debounce time of the hook switch in milliseconds.'),
+});
+
+export const ledsSchema = z.strictObject({
+  driver: z.enum(LED_DRIVERS).default('sim').describe('LED driver: sim or gpio.'),
+  pins: z
+    .record(ledKey, int(0, 1023), { error: 'expected a map of LED name to GPIO line' })
+    .default({})
+    .describe('gpio driver: LED name (e.g. power, call, message) to GPIO line (BCM numbering).'),
+});
+
+export const audioSchema = z.strictObject({
+  driver: z.enum(AUDIO_DRIVERS).default('sim').describe('Audio driver: sim (WAV files) or alsa (sound card).'),
+  input: path().optional().describe('sim driver: WAV file played as the microphone (16-bit mono); silence when unset.'),
+  output: path().optional().describe('sim driver: WAV file the speaker is recorded to; discarded when unset.'),
+  device: nonEmpty().default('default').describe('alsa driver: ALSA device name (e.g. default, plughw:1,0).'),
+  sampleRate: z
+    .literal(SAMPLE_RATES, { error: 'expected 16000 or 48000' })
+    .default(16000)
+    .describe('Sample rate of the audio device in Hz: 16000 (wideband) or 48000.'),
+});
+
+export const halSchema = z
+  .strictObject({
+    keypad: keypadSchema.prefault({}).describe('Keypad.'),
+    hook: hookSchema.prefault({}).describe('Hook switch.'),
+    leds: ledsSchema.prefault({}).describe('LEDs.'),
+    audio: audioSchema.prefault({}).describe('Handset audio.'),
+  })
+  .describe('Hardware drivers, chosen by name; sim is the simulated twin of each.');
+
+export const phoneSchema = z
+  .strictObject({
+    extensions: z
+      .record(digitsKey, userName, { error: 'expected a map of extension number to user name' })
+      .default({})
+      .describe('Dial plan: extension number (digits) to user name, e.g. {"100": "alice"}.'),
+    speedDials: z
+      .record(digitsKey, dialTarget, { error: 'expected a map of digits to a number or user name' })
+      .default({})
+      .describe('Speed dials: key digits to an extension number or a user name.'),
+    interDigitTimeoutMs: int(500, 60000)
+      .default(4000)
+      .describe('Dialling ends this many milliseconds after the last digit.'),
+  })
+  .describe('The phone application.');
+
+export const mqttSchema = z
+  .strictObject({
+    url: z
+      .string({ error: 'expected an mqtt://, mqtts://, ws:// or wss:// URL' })
+      .refine(isMqttUrl, { error: 'expected an mqtt://, mqtts://, ws:// or wss:// URL' })
+      .meta({ format: 'url' })
+      .optional()
+      .describe('MQTT broker URL (mqtt://, mqtts://, ws://, wss://). Unset = no provisioning over MQTT.'),
+    username: nonEmpty().optional().describe('MQTT user name.'),
+    password: nonEmpty('a password').optional().describe('MQTT password.'),
+    topicPrefix: z
+      .string({ error: 'expected an MQTT topic prefix without wildcards' })
+      .regex(/^[^#+/](?:[^#+]*[^#+/])?$/, { error: 'expected an MQTT topic prefix without wildcards or leading/trailing "/"' })
+      .default('partyline')
+      .describe('Topics are <topicPrefix>/<deviceId>/...'),
+  })
+  .describe('MQTT provisioning client.');
+
+export const provisioningSchema = z
+  .strictObject({
+    mqtt: mqttSchema.prefault({}),
+  })
+  .describe('Provisioning.');
+
+export const logSchema = z
+  .strictObject({
+    level: logLevel.default('info').describe('Log level: fatal, error, warn, info, debug, trace or silent.'),
+    levels: z
+      .record(componentKey, logLevel, { error: 'expected a map of component name to log level' })
+      .default({})
+      .describe('Per-component log levels overriding level, e.g. {"overlay": "debug"}. Environment: overlay=debug,nat=trace.'),
+  })
+  .describe('Logging (JSON lines on stdout).');
+
+export const configSchema = z.strictObject({
+  node: nodeSchema.prefault({}),
+  network: networkSchema.prefault({}),
+  account: accountSchema.prefault({}),
+  supernode: supernodeSchema.prefault({}),
+  hal: halSchema.prefault({}),
+  phone: phoneSchema.prefault({}),
+  provisioning: provisioningSchema.prefault({}),
+  log: logSchema.prefault({}),
+});
+
+// ---- types ----------------------------------------------------------------
+
+/** What a file, overlay or provisioning payload may hold: every key optional. */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The schema's output before paths are resolved (stateDir, control may be unset). */
+export type ParsedConfig = z.output<typeof configSchema>;
+
+/** node.*, with stateDir and control resolved to absolute paths by the loader. */
+export type NodeConfig = Omit<ParsedConfig['node'], 'stateDir' | 'control'> & { stateDir: string; control: string };
+export type NetworkConfig = ParsedConfig['network'];
+export type LoginServerConfig = NetworkConfig['loginServer'];
+export type AccountConfig = ParsedConfig['account'];
+export type SupernodeConfig = ParsedConfig['supernode'];
+export type SupernodePolicy = SupernodeConfig['policy'];
+export type HalConfig = ParsedConfig['hal'];
+export type KeypadConfig = HalConfig['keypad'];
+export type HookConfig = HalConfig['hook'];
+export type LedsConfig = HalConfig['leds'];
+export type AudioConfig = HalConfig['audio'];
+export type PhoneConfig = ParsedConfig['phone'];
+export type ProvisioningConfig = ParsedConfig['provisioning'];
+export type MqttConfig = ProvisioningConfig['mqtt'];
+export type LogConfig = ParsedConfig['log'];
+export type LogLevel = LogConfig['level'];
+
+/** The fully defaulted and resolved configuration handed to components. */
+export type Config = Omit<ParsedConfig, 'node'> & { node: NodeConfig };
