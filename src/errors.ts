@@ -59,3 +59,17 @@ export class AbortedError extends PartylineError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * The login server's account store, password hashing or the `partyline user`
+ * command failed: `ERR_ACCOUNT_EXISTS`, `ERR_ACCOUNT_UNKNOWN`,
+ * `ERR_ACCOUNT_NAME_INVALID`, `ERR_ACCOUNT_PASSWORD_INVALID`, `ERR_ACCOUNT_HASH_FORMAT`,
+ * `ERR_ACCOUNT_LOGIN_INVALID`, `ERR_ACCOUNT_BUDDY_SELF`, `ERR_ACCOUNT_DB_CORRUPT`,
+ * `ERR_ACCOUNT_DB_UNREADABLE`, `ERR_ACCOUNT_DB_FOREIGN`, `ERR_ACCOUNT_DB_VERSION`,
+ * `ERR_ACCOUNT_DB_MISSING`, `ERR_ACCOUNT_CLOSED`, `ERR_ACCOUNT_INPUT`.
+ */
+export class AccountError extends PartylineError {
+  constructor(code: `ERR_ACCOUNT_${string}`, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
