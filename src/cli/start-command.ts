@@ -1,0 +1,79 @@
+import type { Command } from 'commander';
+import { PartylineNode } from '../app/node.js';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { ConfigError, errorMessage } from '../errors.js';
+import { createRootLogger } from '../system/logging.js';
+import type { Logger } from '../system/logging.js';
+
+export interface ConfigOptions {
+  config?: string;
+  logLevel?: string;
+}
+
+/** Load the layered configuration; print every problem and return undefined when it is invalid. */
+export async function loadConfigForCli(options: ConfigOptions): Promise<Config | undefined> {
+  try {
+    const { config } = await loadConfig(options.config ? { file: options.config } : {});
+    if (options.logLevel) config.log.level = options.logLevel as Config['log']['level'];
+    return config;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exitCode = 1;
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+export function loggerFor(config: Config): Logger {
+  return createRootLogger({ level: config.log.level, levels: config.log.levels });
+}
+
+/** Stop cleanly on SIGINT/SIGTERM; a second signal exits at once. */
+export function stopOnSignals(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    stop().then(
+      () => {
+        process.exitCode = process.exitCode ?? 0;
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      },
+      (err: unknown) => {
+        log.error({ err: errorMessage(err) }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+export function registerStartCommand(program: Command): void {
+  program.command('start')
+    .description('run a node (a phone, or a supernode box) with the given configuration')
+    .option('-c, --config <file>', 'YAML configuration file (default: $PARTYLINE_CONFIG, else built-in defaults)')
+    .option('--log-level <level>', 'log level for every component (fatal, error, warn, info, debug, trace, silent)')
+    .action(async (options: ConfigOptions) => {
+      const config = await loadConfigForCli(options);
+      if (!config) return;
+      const log = loggerFor(config);
+      const node = new PartylineNode(config, log);
+      try {
+        await node.start();
+      } catch (err) {
+        log.error({ code: (err as { code?: string }).code, err: errorMessage(err) }, 'node failed to start');
+        await node.stop();
+        process.exitCode = 1;
+        return;
+      }
+      stopOnSignals(log, () => node.stop());
+    });
+}
