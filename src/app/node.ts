@@ -1,28 +1,81 @@
+import { z } from 'zod';
 import { mkdir } from 'node:fs/promises';
+import { isIPv4, isIPv6 } from 'node:net';
+import { join } from 'node:path';
+import { decodePublicKey } from '../config/formats.js';
+import { readPasswordFromConfig } from '../config/password-file.js';
+import { ControlRegistry } from '../control/registry.js';
+import { ControlServer } from '../control/server.js';
+import type { NodeRole, StatusReport } from '../control/status.js';
+
 import type { Config } from '../config/schema.js';
 import { loadOrCreateIdentity } from '../crypto/identity.js';
 import type { Identity } from '../crypto/identity.js';
-import { PartylineError } from '../errors.js';
+import { PartylineError, errorMessage } from '../errors.js';
 import { LinkServer } from '../link/transport.js';
+import type { PeerLink } from '../link/transport.js';
+import { CredentialKeeper } from '../overlay/credential-keeper.js';
+import { isFinalLoginError } from '../overlay/credential-keeper.js';
+import type { HostCache } from '../overlay/host-cache.js';
+import { HostCacheSaver, loadHostCache } from '../overlay/host-cache-store.js';
+import type { SupernodeInfo } from '../overlay/messages.js';
+import { OverlayClient } from '../overlay/overlay-client.js';
+import { SupernodePeers } from '../overlay/supernode-peers.js';
+import { SupernodeService } from '../overlay/supernode-service.js';
+import { LoginTunnelRelay } from '../overlay/tunnel.js';
 import { componentLogger } from '../system/logging.js';
 import type { Logger } from '../system/logging.js';
+import { formatHostPort, parseHostPort } from '../util/host-port.js';
 import { randomPort, readNodeState, writeNodeState } from './node-state.js';
 
+export const HOST_CACHE_FILE = 'host-cache.json';
+
+export type { NodeRole } from '../control/status.js';
+
+/** What `ctl status` shows: the control API's StatusReport plus overlay details. */
+export interface NodeStatus extends StatusReport {
+  network: string;
+  port: number;
+  overlay: { state: string; lastError: string | null; alternates: string[] };
+  credential: { expires: string; via: string | null } | null;
+  /** Supernodes only. */
+  attachedNodes?: number;
+  peers?: number;
+}
+
 /**
- * A Partyline node: identity, its port, and the Noise link listener. Later
- * stages attach the overlay, NAT traversal, calls and the phone here; this
- * is the only place that wires components together.
+ * A Partyline node: the one place that wires components together
+ * (STYLE.md 3). An ordinary node attaches to a supernode through its
+ * OverlayClient; a supernode (policy `always`; `auto` promotion comes later)
+ * serves nodes, peers with other supernodes and relays login tunnels.
  */
 export class PartylineNode {
   readonly config: Config;
   #log: Logger;
   #identity: Identity | undefined;
-  #server: LinkServer | undefined;
+  #servers: LinkServer[] = [];
   #startedAt = 0;
+  #hostCache: HostCache | undefined;
+  #saver: HostCacheSaver | undefined;
+  #credentials: CredentialKeeper | undefined;
+  #overlay: OverlayClient | undefined;
+  #peers: SupernodePeers | undefined;
+  #service: SupernodeService | undefined;
+  #loginTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #control: ControlServer | undefined;
+  /** Control commands: served on the Unix socket, and later to MQTT and the terminal UI. */
+  readonly controls: ControlRegistry;
 
   constructor(config: Config, log: Logger) {
     this.config = config;
     this.#log = log;
+    this.controls = new ControlRegistry({ log: componentLogger(log, 'control') });
+    this.controls.register('status', { args: z.object({}).strict(), describe: 'node status', handler: () => this.status() });
+  }
+
+  get role(): NodeRole {
+    return this.config.supernode.policy === 'always' ? 'supernode' : 'ordinary';
   }
 
   get identity(): Identity {
@@ -31,11 +84,17 @@ export class PartylineNode {
   }
 
   get port(): number {
-    return this.#server?.port ?? 0;
+    return this.#servers[0]?.port ?? 0;
   }
 
-  get uptimeS(): number {
-    return this.#startedAt ? Math.round((Date.now() - this.#startedAt) / 1000) : 0;
+  get overlay(): OverlayClient | undefined {
+    return this.#overlay;
+  }
+
+  get loggedIn(): boolean {
+    const credential = this.#credentials?.current();
+    if (!credential) return false;
+    return this.role === 'supernode' ? true : this.#overlay?.state === 'attached';
   }
 
   async start(): Promise<void> {
@@ -44,50 +103,224 @@ export class PartylineNode {
     const { identity, created } = await loadOrCreateIdentity(stateDir);
     this.#identity = identity;
     if (created) this.#log.info({ deviceId: identity.deviceId, stateDir }, 'device identity created');
-    this.#server = await this.#listen(identity);
     this.#startedAt = Date.now();
-    this.#log.info({ deviceId: identity.deviceId, listen: this.config.node.listen, port: this.port, network: this.config.network.name }, 'node started');
+
+    await this.#openHostCache();
+    this.#credentials = this.#credentialKeeper(identity);
+    await this.#credentials.load();
+
+    if (this.role === 'supernode') await this.#startSupernode(identity);
+    else await this.#startOrdinary(identity);
+    this.#control = new ControlServer({ path: this.config.node.control, registry: this.controls, log: componentLogger(this.#log, 'control') });
+    await this.#control.start();
+    this.#log.info({ deviceId: identity.deviceId, role: this.role, port: this.port, network: this.config.network.name, hostCache: this.#hostCache?.size }, 'node started');
   }
 
   async stop(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    await server?.stop();
-    if (server) this.#log.info('node stopped');
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#loginTimer);
+    await this.#control?.stop();
+    // Reverse order of start: tell nodes and peers, then close the listeners, then flush state.
+    this.#service?.stop();
+    this.#peers?.stop();
+    await this.#overlay?.stop();
+    await Promise.all(this.#servers.map((s) => s.stop()));
+    this.#servers = [];
+    await this.#saver?.stop();
+    this.#log.info('node stopped');
   }
 
-  /** Bind `node.port`, or the port chosen at first start (kept in node.json), or choose one now. */
-  async #listen(identity: Identity): Promise<LinkServer> {
+  status(): NodeStatus {
+    const credential = this.#credentials?.current();
+    const attached = this.#overlay?.supernode;
+    const status: NodeStatus = {
+      user: this.#credentials?.user ?? null,
+      deviceId: this.identity.deviceId,
+      role: this.role,
+      loggedIn: this.loggedIn,
+      supernode: attached ? { address: attached.address, rttMs: Math.round(attached.rttMs * 100) / 100 } : null,
+      hostCache: { size: this.#hostCache?.size ?? 0 },
+      uptimeS: Math.round((Date.now() - this.#startedAt) / 1000),
+      network: this.config.network.name,
+      port: this.port,
+      overlay: {
+        state: this.role === 'supernode' ? 'serving' : this.#overlay?.state ?? 'stopped',
+        lastError: this.#overlay?.lastError ?? null,
+        alternates: this.#overlay?.alternates.map((a) => a.address) ?? [],
+      },
+      credential: credential ? { expires: new Date(credential.expires).toISOString(), via: this.#credentials?.lastPath ?? null } : null,
+    };
+    if (this.#service) status.attachedNodes = this.#service.attachedCount;
+    if (this.#peers) status.peers = this.#peers.size;
+    return status;
+  }
+
+  async #openHostCache(): Promise<void> {
+    const path = join(this.config.node.stateDir, HOST_CACHE_FILE);
+    const now = Date.now();
+    const { cache, warnings } = await loadHostCache(path, { now, capacity: this.config.network.hostCacheSize });
+    for (const warning of warnings) this.#log.warn({ path, warning }, 'host cache');
+    const seeded = cache.seed(this.config.network.bootstrap, now);
+    this.#hostCache = cache;
+    this.#saver = new HostCacheSaver({
+      path,
+      cache,
+      intervalMs: 5_000,
+      onError: (err) => this.#log.warn({ path, err: errorMessage(err) }, 'cannot save the host cache'),
+    });
+    if (seeded.length > 0) this.#saver.schedule();
+  }
+
+  #credentialKeeper(identity: Identity): CredentialKeeper {
+    const { loginServer } = this.config.network;
+    const key = loginServer.publicKey ? decodePublicKey(loginServer.publicKey) : undefined;
+    if (!key) this.#log.warn('network.loginServer.publicKey is not set: this node cannot check or obtain credentials');
+    return new CredentialKeeper({
+      identity,
+      network: this.config.network.name,
+      stateDir: this.config.node.stateDir,
+      log: componentLogger(this.#log, 'login'),
+      user: this.config.account.user,
+      password: () => readPasswordFromConfig(this.config),
+      loginServer: loginServer.address ? parseHostPort(loginServer.address) : undefined,
+      loginServerKey: key ? Buffer.from(key) : undefined,
+    });
+  }
+
+  async #startOrdinary(identity: Identity): Promise<void> {
+    // Ordinary nodes listen too: peers reach them directly for calls (later issues).
+    await this.#listen(identity, [], ({ link }) => {
+      link.once('close', () => undefined);
+    });
+    this.#overlay = new OverlayClient({
+      identity,
+      network: this.config.network.name,
+      log: componentLogger(this.#log, 'overlay'),
+      hostCache: this.#hostCache!,
+      onHostCacheChange: () => this.#saver?.schedule(),
+      credentials: this.#credentials!,
+      keepAliveS: this.config.network.keepAliveS,
+    });
+    if (!this.config.account.user) {
+      this.#log.info('no account configured (account.user): waiting for provisioning');
+      return;
+    }
+    this.#overlay.start();
+  }
+
+  async #startSupernode(identity: Identity): Promise<void> {
+    const log = componentLogger(this.#log, 'supernode');
+    const { loginServer } = this.config.network;
+    const key = loginServer.publicKey ? decodePublicKey(loginServer.publicKey) : undefined;
+    // Known once the listener is bound.
+    const advertised: { info?: SupernodeInfo } = {};
+    this.#peers = new SupernodePeers({
+      identity,
+      network: this.config.network.name,
+      log,
+      credential: () => this.#credentials?.current(),
+      self: () => advertised.info,
+      hostCache: this.#hostCache!,
+      onHostCacheChange: () => this.#saver?.schedule(),
+      peerLinks: this.config.supernode.peerLinks,
+      keepAliveS: this.config.network.keepAliveS,
+    });
+    this.#service = new SupernodeService({
+      network: this.config.network.name,
+      log,
+      loginServerKey: key ? Buffer.from(key) : undefined,
+      keepAliveS: this.config.network.keepAliveS,
+      attachTimeoutMs: this.config.supernode.attachTimeoutS * 1000,
+      maxNodes: this.config.supernode.maxNodes,
+      peers: this.#peers,
+      self: () => advertised.info,
+      tunnels: new LoginTunnelRelay({ loginServer: loginServer.address ? parseHostPort(loginServer.address) : undefined, log }),
+    });
+    this.#service.start();
+    await this.#listen(identity, this.config.supernode.ports, (peerLink) => this.#service!.accept(peerLink));
+    advertised.info = this.#selfInfo(identity);
+    if (!advertised.info) log.warn('supernode.advertise is not set and node.listen is not a specific address: other supernodes cannot be told where this one is');
+    this.#peers.start();
+    this.#loginLoop(1000);
+  }
+
+  /** A supernode logs in like any node (with its service account), directly, retrying until it can. */
+  #loginLoop(retryMs: number): void {
+    const credentials = this.#credentials!;
+    if (this.#stopped || !credentials.canLogin) return;
+    if (!credentials.needsRenewal()) {
+      this.#loginTimer = setTimeout(() => this.#loginLoop(1000), 60_000);
+      this.#loginTimer.unref();
+      return;
+    }
+    credentials.login().then(
+      () => {
+        this.#peers?.maintain();
+        this.#loginTimer = setTimeout(() => this.#loginLoop(1000), 60_000);
+        this.#loginTimer.unref();
+      },
+      (err: unknown) => {
+        const wait = isFinalLoginError(err) ? 60_000 : Math.min(30_000, retryMs * 2);
+        this.#log.warn({ code: (err as PartylineError).code, err: errorMessage(err), retryInMs: wait }, 'supernode login failed');
+        this.#loginTimer = setTimeout(() => this.#loginLoop(wait), wait);
+        this.#loginTimer.unref();
+      },
+    );
+  }
+
+  #selfInfo(identity: Identity): SupernodeInfo | undefined {
+    const publicKey = identity.noise.publicKey.toString('base64');
+    const altPorts = this.#servers.slice(1).map((s) => s.port);
+    const extra = altPorts.length > 0 ? { altPorts } : {};
+    if (this.config.supernode.advertise) return { address: this.config.supernode.advertise, publicKey, ...extra };
+    const { listen } = this.config.node;
+    const specific = (isIPv4(listen) && listen !== '0.0.0.0') || (isIPv6(listen) && listen !== '::');
+    return specific ? { address: formatHostPort({ host: listen, port: this.port }), publicKey, ...extra } : undefined;
+  }
+
+  /** Bind `node.port` (or the port chosen at first start, kept in node.json, or choose one now) and any extra ports. */
+  async #listen(identity: Identity, extraPorts: readonly number[], onLink: (peerLink: PeerLink) => void): Promise<void> {
     const { stateDir, listen } = this.config.node;
     const configured = this.config.node.port;
     const saved = configured === 0 ? await readNodeState(stateDir) : undefined;
     const attempts = configured !== 0 || saved ? 1 : 5;
-    let lastError: unknown;
-    for (let i = 0; i < attempts; i++) {
-      const port = configured || saved?.port || randomPort();
-      const server = new LinkServer({
+    const make = (port: number): LinkServer =>
+      new LinkServer({
         identity,
         network: this.config.network.name,
-        role: 'node',
+        role: this.role === 'supernode' ? 'supernode' : 'node',
         log: componentLogger(this.#log, 'link'),
         host: listen,
         port,
         maxConnections: this.config.supernode.maxNodes + 100,
         maxPerAddress: this.config.supernode.maxLinksPerAddress,
-        onLink: ({ link, peer }) => {
-          this.#log.debug({ peer: peer.deviceId, role: peer.role }, 'link accepted');
-          link.once('close', () => this.#log.debug({ peer: peer.deviceId }, 'link closed'));
-        },
+        onLink,
       });
+    let lastError: unknown;
+    for (let i = 0; i < attempts && this.#servers.length === 0; i++) {
+      const port = configured || saved?.port || randomPort();
+      const server = make(port);
       try {
         await server.start();
-        if (configured === 0 && !saved) await writeNodeState(stateDir, { version: 1, port });
-        return server;
+        this.#servers.push(server);
+        if (configured === 0 && !saved) await writeNodeState(stateDir, { version: 1, port: server.port });
       } catch (err) {
         lastError = err;
-        this.#log.warn({ port, err: (err as Error).message }, 'cannot listen on port');
+        this.#log.warn({ port, err: errorMessage(err) }, 'cannot listen on port');
       }
     }
-    throw new PartylineError('ERR_LISTEN', `cannot listen on ${listen}: ${(lastError as Error)?.message}`, { cause: lastError });
+    if (this.#servers.length === 0) {
+      throw new PartylineError('ERR_LISTEN', `cannot listen on ${listen}: ${errorMessage(lastError)}`, { cause: lastError });
+    }
+    for (const port of extraPorts) {
+      const server = make(port);
+      try {
+        await server.start();
+        this.#servers.push(server);
+      } catch (err) {
+        this.#log.warn({ port, err: errorMessage(err) }, 'cannot listen on extra supernode port');
+      }
+    }
   }
 }

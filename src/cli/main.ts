@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerConfigCommand } from './config-command.js';
+import { registerCtlCommand } from './ctl-command.js';
+import { registerLoginServerCommand } from './login-server-command.js';
 import { registerStartCommand } from './start-command.js';
 import { registerUserCommand } from './user-command.js';
 
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
   registerStartCommand(program);
   registerConfigCommand(program);
   registerUserCommand(program);
+  registerCtlCommand(program);
+  registerLoginServerCommand(program);
   return program;
 }
 

@@ -172,6 +172,13 @@ export const supernodeSchema = z
       .array(int(1, 65535), { error: 'expected a list of ports' })
       .default([])
       .describe('Extra TCP ports to listen on as a supernode, e.g. [443, 80] for clients behind strict firewalls.'),
+    advertise: hostPort()
+      .optional()
+      .describe('Address ("host:port") other nodes should use to reach this supernode. Default: node.listen and the port when listen is a specific address, else the address peers observe.'),
+    peerLinks: int(1, 64).default(8).describe('Links a supernode keeps to other supernodes (bootstrap list and gossip).'),
+    attachTimeoutS: int(1, 120)
+      .default(5)
+      .describe('Seconds a node has, after its handshake, to present a valid credential (or open a login tunnel) before it is dropped.'),
     minUptimeS: int(0, Number.MAX_SAFE_INTEGER)
       .default(600)
       .describe('Policy auto: seconds of uptime before this node may promote itself.'),

@@ -1,5 +1,8 @@
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+/** A TCP socket, or any byte stream (a tunnel through a supernode). */
+export type ByteStream = Duplex & { remoteAddress?: string | undefined; remotePort?: number | undefined; localPort?: number | undefined };
 import { AbortedError, NoiseError, PartylineError, TimeoutError } from '../errors.js';
 import { FrameDecoder, encodeFrame } from '../wire/frame.js';
 import { HandshakeState, MAX_NOISE_MESSAGE } from './noise/index.js';
@@ -59,7 +62,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   readonly handshakeHash: Buffer;
   /** What `verifyPayload` returned for the peer. */
   readonly peer: unknown;
-  #socket: Socket;
+  #socket: ByteStream;
   #send: CipherState;
   #receive: CipherState;
   #decoder = new FrameDecoder(TAG_LENGTH);
@@ -70,7 +73,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #started = false;
   #leftover: Buffer[];
 
-  private constructor(socket: Socket, state: HandshakeDone, rekeyInterval: number) {
+  private constructor(socket: ByteStream, state: HandshakeDone, rekeyInterval: number) {
     super();
     this.#socket = socket;
     this.#send = state.send;
@@ -99,7 +102,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   }
 
   /** Run the handshake on a connected socket and return the established channel. */
-  static async establish(socket: Socket, options: SecureChannelOptions): Promise<SecureChannel> {
+  static async establish(socket: ByteStream, options: SecureChannelOptions): Promise<SecureChannel> {
     const done = await runHandshake(socket, options);
     const channel = new SecureChannel(socket, done, options.rekeyInterval ?? DEFAULT_REKEY_INTERVAL);
     return channel;
@@ -185,7 +188,7 @@ export const MAX_HANDSHAKE_MESSAGE = 32 + 48 + 16 + 4096 + 256;
 /** XX's first message is the bare ephemeral key; IK's carries the static key and payload too. */
 const XX_FIRST_MESSAGE_LENGTH = 32;
 
-function runHandshake(socket: Socket, options: SecureChannelOptions): Promise<HandshakeDone> {
+function runHandshake(socket: ByteStream, options: SecureChannelOptions): Promise<HandshakeDone> {
   // A responder accepts either pattern, told apart by the first message's length.
   const auto = !options.initiator && options.pattern === undefined;
   let pattern: ChannelPattern = options.pattern ?? 'XX';

@@ -5,7 +5,7 @@ import { makeHandshakePayload, verifyHandshakePayload } from '../crypto/handshak
 import type { VerifiedPeer } from '../crypto/handshake-payload.js';
 import type { Identity } from '../crypto/identity.js';
 import { SecureChannel } from '../crypto/secure-channel.js';
-import type { ChannelPattern } from '../crypto/secure-channel.js';
+import type { ByteStream, ChannelPattern } from '../crypto/secure-channel.js';
 import { AbortedError, PartylineError, TimeoutError } from '../errors.js';
 import type { Logger } from '../system/logging.js';
 import { Link } from './link.js';
@@ -80,6 +80,14 @@ function connectSocket(host: string, port: number, timeoutMs: number, signal?: A
 /** Open a Noise link to a peer: TCP connect, handshake (identity proof both ways), message link. */
 export async function dialLink(options: DialOptions): Promise<PeerLink> {
   const socket = await connectSocket(options.host, options.port, options.connectTimeoutMs ?? 3000, options.signal);
+  return establishLink(socket, options);
+}
+
+/**
+ * Run the initiator's side of the handshake on an open byte stream (a TCP
+ * socket, or a tunnel through a supernode) and return the message link.
+ */
+export async function establishLink(socket: ByteStream, options: Omit<DialOptions, 'connectTimeoutMs' | 'host' | 'port'> & { host?: string; port?: number }): Promise<PeerLink> {
   const pattern = options.pattern ?? (options.remoteStaticKey ? 'IK' : 'XX');
   const credential = options.credential?.();
   const channel = await SecureChannel.establish(socket, {
@@ -93,7 +101,8 @@ export async function dialLink(options: DialOptions): Promise<PeerLink> {
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const link = new Link(channel, { ...options.link, log: options.log.child({ peer: `${options.host}:${options.port}` }) });
+  const where = options.host !== undefined ? `${options.host}:${options.port}` : socket.remoteAddress ?? 'stream';
+  const link = new Link(channel, { ...options.link, log: options.log.child({ peer: where }) });
   const peer = channel.peer as VerifiedPeer;
   options.setup?.(link, peer);
   link.start();

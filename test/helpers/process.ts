@@ -1,8 +1,22 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+/** The repository root: the nearest folder above this file with a package.json (works from test/ and from dist/). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('package.json not found above test helpers');
+    dir = parent;
+  }
+  return dir;
+}
+
+export const REPO_ROOT = repoRoot();
+export const CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 
 export interface Spawned {
   child: ChildProcess;

@@ -1,0 +1,323 @@
+import { EventEmitter } from 'node:events';
+import type { Identity } from '../crypto/identity.js';
+import { PartylineError, errorMessage } from '../errors.js';
+import type { Link } from '../link/link.js';
+import type { Logger } from '../system/logging.js';
+import type { CredentialKeeper } from './credential-keeper.js';
+import { isFinalLoginError } from './credential-keeper.js';
+import { candidatesFrom, raceConnect } from './fast-attach.js';
+import type { ConnectCandidate } from './fast-attach.js';
+import type { HostCache } from './host-cache.js';
+import { Attach, Leaving, Supernodes } from './messages.js';
+import type { SupernodeInfo } from './messages.js';
+
+export type OverlayState = 'stopped' | 'connecting' | 'logging-in' | 'attached' | 'waiting';
+
+export interface OverlayClientOptions {
+  identity: Identity;
+  network: string;
+  log: Logger;
+  hostCache: HostCache;
+  onHostCacheChange: () => void;
+  credentials: CredentialKeeper;
+  /** Keep-alive interval until the supernode says otherwise. */
+  keepAliveS: number;
+  /** Candidates tried at once. */
+  parallel?: number;
+  /** How often alternates are checked in the background. */
+  alternateCheckMs?: number;
+  now?: () => number;
+}
+
+export interface AttachedSupernode {
+  address: string;
+  deviceId: string;
+  rttMs: number;
+  since: number;
+}
+
+interface OverlayEvents {
+  attached: [AttachedSupernode];
+  detached: [];
+}
+
+const ALTERNATES = 5;
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 30_000;
+/** After a refusal no retry can fix (wrong password), wait this long before asking again. */
+const LOGIN_REFUSED_RETRY_MS = 60_000;
+
+/**
+ * An ordinary node's place in the overlay (DESIGN.md "Joining the network"):
+ * races host-cache entries for a supernode, logs in (directly or through
+ * that supernode), attaches with the credential, sends keep-alives, renews
+ * the credential in the background, keeps an alternate-node table, and
+ * re-attaches at once when its supernode goes away.
+ */
+export class OverlayClient extends EventEmitter<OverlayEvents> {
+  #options: OverlayClientOptions;
+  #log: Logger;
+  #now: () => number;
+  #state: OverlayState = 'stopped';
+  #link: Link | undefined;
+  #attached: AttachedSupernode | undefined;
+  #alternates: SupernodeInfo[] = [];
+  #lastError: string | undefined;
+  #retryMs = RETRY_MIN_MS;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #abort = new AbortController();
+  #timers: NodeJS.Timeout[] = [];
+  #keepAliveS: number;
+
+  constructor(options: OverlayClientOptions) {
+    super();
+    this.#options = options;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+    this.#keepAliveS = options.keepAliveS;
+  }
+
+  get state(): OverlayState {
+    return this.#state;
+  }
+
+  get supernode(): AttachedSupernode | undefined {
+    return this.#attached;
+  }
+
+  get alternates(): readonly SupernodeInfo[] {
+    return this.#alternates;
+  }
+
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  /** The link to the current supernode, when attached. */
+  get link(): Link | undefined {
+    return this.#attached ? this.#link : undefined;
+  }
+
+  start(): void {
+    if (this.#state !== 'stopped') return;
+    this.#abort = new AbortController();
+    this.#state = 'connecting';
+    this.#loop = this.#run().catch((err: unknown) => this.#log.error({ err: errorMessage(err) }, 'overlay loop failed'));
+    const renew = setInterval(() => this.#renew(), 30_000);
+    const alternates = setInterval(() => this.#checkAlternates(), this.#options.alternateCheckMs ?? 120_000);
+    renew.unref();
+    alternates.unref();
+    this.#timers.push(renew, alternates);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped') return;
+    this.#state = 'stopped';
+    this.#abort.abort();
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers = [];
+    this.#wake?.();
+    this.#link?.close();
+    await this.#loop;
+  }
+
+  #stopped(): boolean {
+    return this.#state === 'stopped';
+  }
+
+  async #run(): Promise<void> {
+    while (this.#state !== 'stopped') {
+      if (this.#attached) {
+        await this.#sleepUntilWoken();
+        continue;
+      }
+      try {
+        await this.#connectOnce();
+        this.#retryMs = RETRY_MIN_MS;
+        this.#lastError = undefined;
+      } catch (err) {
+        if (this.#stopped()) return;
+        this.#lastError = errorMessage(err);
+        const wait = isFinalLoginError(err) ? LOGIN_REFUSED_RETRY_MS : this.#retryMs;
+        this.#retryMs = Math.min(RETRY_MAX_MS, this.#retryMs * 2);
+        this.#state = 'waiting';
+        this.#log.warn({ code: (err as PartylineError).code, err: this.#lastError, retryInMs: wait }, 'not attached to a supernode');
+        await this.#sleep(wait);
+        if (this.#state === 'waiting') this.#state = 'connecting';
+      }
+    }
+  }
+
+  #candidates(): ConnectCandidate[] {
+    const now = this.#now();
+    const cache = this.#options.hostCache;
+    const alternates = this.#alternates.map((a) => a.address).filter((a) => cache.has(a));
+    const rest = cache.best(cache.size, now, { exclude: alternates });
+    const ordered = [...alternates.map((a) => cache.get(a)!), ...rest];
+    return candidatesFrom(ordered);
+  }
+
+  async #connectOnce(): Promise<void> {
+    this.#state = 'connecting';
+    const signal = this.#abort.signal;
+    const started = this.#now();
+    const result = await raceConnect(this.#candidates(), {
+      identity: this.#options.identity,
+      network: this.#options.network,
+      log: this.#log,
+      parallel: this.#options.parallel ?? 6,
+      signal,
+      onFailure: (candidate) => {
+        this.#options.hostCache.recordFailure(candidate.address, this.#now());
+        this.#options.onHostCacheChange();
+      },
+      setup: (link) => this.#handlers(link),
+    });
+    const { link, candidate } = result;
+    this.#link = link;
+    this.#options.hostCache.recordSuccess(candidate.address, result.handshakeMs, this.#now());
+    this.#options.hostCache.add({ address: candidate.address, publicKey: link.channel.remoteStaticKey.toString('base64') }, 'self', this.#now());
+    this.#options.onHostCacheChange();
+    try {
+      const credentials = this.#options.credentials;
+      if (!credentials.current()) {
+        this.#state = 'logging-in';
+        await credentials.login({ via: link, supernode: candidate.address, signal });
+      }
+      const answer = await link.request(Attach, { credential: { ...credentials.current()! } }, { timeoutMs: 5000, signal });
+      this.#keepAliveS = answer.keepAliveS;
+      this.#learn(answer.supernodes, candidate.address);
+      this.#attached = { address: candidate.address, deviceId: result.peer.deviceId, rttMs: result.handshakeMs, since: this.#now() };
+      this.#state = 'attached';
+      link.once('close', () => this.#onDetached(link));
+      this.#startKeepAlive(link);
+      this.#log.info({ supernode: candidate.address, via: result.endpoint, ms: this.#now() - started, observed: answer.observed }, 'attached to supernode');
+      this.emit('attached', this.#attached);
+    } catch (err) {
+      link.close();
+      this.#link = undefined;
+      throw err;
+    }
+  }
+
+  #handlers(link: Link): void {
+    link.onNotice(Supernodes, (body) => this.#learn(body.supernodes, this.#attached?.address));
+    link.onNotice(Leaving, (body) => {
+      this.#log.info({ supernode: this.#attached?.address }, 'supernode is leaving');
+      this.#alternates = body.supernodes.filter((s) => s.address !== this.#attached?.address).slice(0, ALTERNATES);
+      this.#learn(body.supernodes, this.#attached?.address);
+    });
+  }
+
+  #learn(infos: readonly SupernodeInfo[], current: string | undefined): void {
+    const now = this.#now();
+    let changed = false;
+    for (const info of infos) {
+      const added = this.#options.hostCache.add({ address: info.address, ...(info.publicKey ? { publicKey: info.publicKey } : {}), ...(info.altPorts ? { altPorts: info.altPorts } : {}) }, 'supernode', now);
+      changed ||= added.status !== 'rejected';
+    }
+    const fresh = infos.filter((s) => s.address !== current);
+    const known = new Set(fresh.map((s) => s.address));
+    this.#alternates = [...fresh, ...this.#alternates.filter((s) => !known.has(s.address) && s.address !== current)].slice(0, ALTERNATES);
+    if (changed) this.#options.onHostCacheChange();
+  }
+
+  #startKeepAlive(link: Link): void {
+    const timer = setInterval(() => {
+      if (link.closed) {
+        clearInterval(timer);
+        return;
+      }
+      link.ping({ timeoutMs: Math.min(10_000, this.#keepAliveS * 1000) }).then(
+        (rtt) => {
+          if (this.#attached && this.#link === link) {
+            this.#attached.rttMs = this.#attached.rttMs * 0.75 + rtt * 0.25;
+            this.#options.hostCache.recordSuccess(this.#attached.address, rtt, this.#now());
+          }
+        },
+        (err: unknown) => {
+          this.#log.warn({ supernode: this.#attached?.address, err: errorMessage(err) }, 'keep-alive missed');
+          link.close(new PartylineError('ERR_KEEPALIVE', 'supernode did not answer the keep-alive'));
+        },
+      );
+    }, this.#keepAliveS * 1000);
+    timer.unref();
+    link.once('close', () => clearInterval(timer));
+  }
+
+  #onDetached(link: Link): void {
+    if (this.#link !== link) return;
+    const lost = this.#attached?.address;
+    this.#attached = undefined;
+    this.#link = undefined;
+    if (this.#state === 'stopped') return;
+    this.#state = 'connecting';
+    if (lost) {
+      this.#options.hostCache.recordFailure(lost, this.#now());
+      this.#options.onHostCacheChange();
+    }
+    this.#alternates = this.#alternates.filter((a) => a.address !== lost);
+    this.#log.warn({ supernode: lost }, 'lost the supernode; re-attaching');
+    this.emit('detached');
+    this.#wake?.();
+  }
+
+  /** Renew the credential in the background before it runs out; keep the old one if the login server is down. */
+  #renew(): void {
+    const credentials = this.#options.credentials;
+    const link = this.link;
+    if (!link || !credentials.needsRenewal() || !credentials.canLogin) return;
+    credentials
+      .login({ via: link, ...(this.#attached ? { supernode: this.#attached.address } : {}), signal: this.#abort.signal })
+      .then((credential) => link.request(Attach, { credential: { ...credential } }, { timeoutMs: 5000 }))
+      .then(() => this.#log.info('credential renewed'))
+      .catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'credential renewal failed; keeping the current one'));
+  }
+
+  /** Check a few alternates in the background so that a failover goes to one that is alive. */
+  #checkAlternates(): void {
+    if (!this.#attached || this.#alternates.length === 0) return;
+    raceConnect(candidatesFrom(this.#alternates.map((a) => this.#options.hostCache.get(a.address)).filter((e) => e !== undefined)), {
+      identity: this.#options.identity,
+      network: this.#options.network,
+      log: this.#log,
+      parallel: 1,
+      signal: this.#abort.signal,
+      onFailure: (candidate) => {
+        this.#options.hostCache.recordFailure(candidate.address, this.#now());
+        this.#alternates = this.#alternates.filter((a) => a.address !== candidate.address);
+      },
+    }).then(
+      (result) => {
+        this.#options.hostCache.recordSuccess(result.candidate.address, result.handshakeMs, this.#now());
+        result.link.close();
+        this.#options.onHostCacheChange();
+      },
+      () => this.#options.onHostCacheChange(),
+    );
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wake = undefined;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  #sleepUntilWoken(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = () => {
+        this.#wake = undefined;
+        resolve();
+      };
+    });
+  }
+}

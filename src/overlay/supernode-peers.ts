@@ -1,0 +1,227 @@
+import type { Credential } from '../crypto/credential.js';
+import type { Identity } from '../crypto/identity.js';
+import { errorMessage } from '../errors.js';
+import type { Link } from '../link/link.js';
+import { dialLink } from '../link/transport.js';
+import type { Logger } from '../system/logging.js';
+import { normalizeHostPort, parseHostPort } from '../util/host-port.js';
+import type { HostCache } from './host-cache.js';
+import { Attach, Leaving, Supernodes } from './messages.js';
+import type { SupernodeInfo } from './messages.js';
+
+export interface SupernodePeersOptions {
+  identity: Identity;
+  network: string;
+  log: Logger;
+  /** This supernode's own credential (peering is mutual: both sides show one). */
+  credential: () => Credential | undefined;
+  /** What this supernode advertises about itself. */
+  self: () => SupernodeInfo | undefined;
+  /** Known supernodes: bootstrap entries and gossip land here and persist. */
+  hostCache: HostCache;
+  onHostCacheChange: () => void;
+  peerLinks: number;
+  keepAliveS: number;
+  now?: () => number;
+}
+
+interface Peer {
+  link: Link;
+  info: SupernodeInfo;
+  deviceId: string;
+  outgoing: boolean;
+}
+
+/**
+ * A supernode's links to other supernodes: it keeps up to `peerLinks` of
+ * them (bootstrap list, then gossip), learns of more supernodes from each,
+ * and passes fresh lists on. Live peers are what it hands out to nodes.
+ */
+export class SupernodePeers {
+  #options: SupernodePeersOptions;
+  #log: Logger;
+  #peers = new Map<string, Peer>();
+  #dialing = new Set<string>();
+  /** Addresses found to be this supernode itself. */
+  #selfAddresses = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
+  #pingTimer: NodeJS.Timeout | undefined;
+  #running = false;
+  #now: () => number;
+
+  constructor(options: SupernodePeersOptions) {
+    this.#options = options;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.#peers.size;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#timer = setInterval(() => this.maintain(), 5_000);
+    this.#timer.unref();
+    this.#pingTimer = setInterval(() => this.#keepAlive(), this.#options.keepAliveS * 1000);
+    this.#pingTimer.unref();
+    this.maintain();
+  }
+
+  /** Tell peers this supernode is leaving, then close every peer link. */
+  stop(): void {
+    if (!this.#running) return;
+    this.#running = false;
+    clearInterval(this.#timer);
+    clearInterval(this.#pingTimer);
+    for (const peer of this.#peers.values()) {
+      try {
+        peer.link.notify(Leaving, { supernodes: this.list(10, peer.info.address) });
+      } catch (err) {
+        this.#log.debug({ err: errorMessage(err) }, 'cannot tell peer we are leaving');
+      }
+      peer.link.close();
+    }
+    this.#peers.clear();
+  }
+
+  /** Live peers (verified by a handshake and a credential), best first, plus this supernode. */
+  list(max: number, exclude?: string): SupernodeInfo[] {
+    const out: SupernodeInfo[] = [];
+    const self = this.#options.self();
+    if (self && self.address !== exclude) out.push(self);
+    for (const peer of this.#peers.values()) {
+      if (out.length >= max) break;
+      if (peer.info.address !== exclude) out.push(peer.info);
+    }
+    return out.slice(0, max);
+  }
+
+  /** Record supernodes another party told us about (hints, checked when dialled). */
+  learn(infos: readonly SupernodeInfo[]): void {
+    const now = this.#now();
+    let changed = false;
+    for (const info of infos) {
+      const address = safeNormalize(info.address);
+      if (!address || this.#isSelf(address)) continue;
+      const result = this.#options.hostCache.add({ address, ...(info.publicKey ? { publicKey: info.publicKey } : {}), ...(info.altPorts ? { altPorts: info.altPorts } : {}) }, 'supernode', now);
+      if (result.status === 'added') changed = true;
+    }
+    if (changed) this.#options.onHostCacheChange();
+  }
+
+  /** A supernode attached to us (incoming peering): keep the link as a peer link. */
+  acceptPeer(link: Link, info: SupernodeInfo, deviceId: string): void {
+    const existing = this.#peers.get(deviceId);
+    if (existing && existing.link !== link) {
+      // Both sides dialled at once: keep the link opened by the lower device id.
+      const keepIncoming = deviceId < this.#options.identity.deviceId;
+      if (!keepIncoming) return;
+      existing.link.close();
+    }
+    this.#add({ link, info, deviceId, outgoing: false });
+    this.learn([info]);
+  }
+
+  /** Dial more peers when below the target. */
+  maintain(): void {
+    if (!this.#running) return;
+    const credential = this.#options.credential();
+    if (!credential) return;
+    const deficit = this.#options.peerLinks - this.#peers.size - this.#dialing.size;
+    if (deficit <= 0) return;
+    const connected = new Set([...this.#peers.values()].map((p) => p.info.address));
+    const candidates = this.#options.hostCache
+      .best(this.#options.hostCache.size, this.#now(), { exclude: [...connected, ...this.#dialing, ...this.#selfAddresses] })
+      .slice(0, deficit);
+    for (const entry of candidates) this.#dial(entry.address, entry.publicKey, credential);
+  }
+
+  #dial(address: string, publicKey: string | undefined, credential: Credential): void {
+    const self = this.#options.self();
+    if (!self) return;
+    const { host, port } = parseHostPort(address);
+    this.#dialing.add(address);
+    const started = this.#now();
+    dialLink({
+      identity: this.#options.identity,
+      network: this.#options.network,
+      role: 'supernode',
+      credential: () => credential,
+      log: this.#log,
+      host,
+      port,
+      ...(publicKey ? { remoteStaticKey: Buffer.from(publicKey, 'base64') } : {}),
+      connectTimeoutMs: 2000,
+      setup: (link) => this.#handlers(link),
+    })
+      .then(async ({ link, peer }) => {
+        if (peer.deviceId === this.#options.identity.deviceId) {
+          this.#selfAddresses.add(address);
+          this.#options.hostCache.remove(address);
+          this.#options.onHostCacheChange();
+          link.close();
+          return;
+        }
+        const answer = await link.request(Attach, { credential: { ...credential }, supernode: self });
+        const info: SupernodeInfo = { address, publicKey: link.channel.remoteStaticKey.toString('base64') };
+        this.#options.hostCache.recordSuccess(address, this.#now() - started, this.#now());
+        if (this.#peers.has(peer.deviceId) || !this.#running) {
+          link.close();
+          return;
+        }
+        this.#add({ link, info, deviceId: peer.deviceId, outgoing: true });
+        this.learn(answer.supernodes);
+        this.#log.info({ peer: address, deviceId: peer.deviceId }, 'peered with supernode');
+      })
+      .catch((err: unknown) => {
+        this.#options.hostCache.recordFailure(address, this.#now());
+        this.#options.onHostCacheChange();
+        this.#log.debug({ peer: address, err: errorMessage(err) }, 'cannot peer with supernode');
+      })
+      .finally(() => this.#dialing.delete(address));
+  }
+
+  #handlers(link: Link): void {
+    link.onNotice(Supernodes, (body) => this.learn(body.supernodes));
+    link.onNotice(Leaving, (body) => this.learn(body.supernodes));
+  }
+
+  #add(peer: Peer): void {
+    this.#peers.set(peer.deviceId, peer);
+    if (!peer.outgoing) this.#handlers(peer.link);
+    peer.link.once('close', () => {
+      if (this.#peers.get(peer.deviceId)?.link === peer.link) {
+        this.#peers.delete(peer.deviceId);
+        this.#log.info({ peer: peer.info.address }, 'supernode peer link closed');
+        if (this.#running) setTimeout(() => this.maintain(), 200).unref();
+      }
+    });
+  }
+
+  #keepAlive(): void {
+    const limit = this.#options.keepAliveS * 1000 * 2.5;
+    for (const peer of this.#peers.values()) {
+      if (this.#now() - peer.link.lastReceived > limit) {
+        peer.link.close();
+        continue;
+      }
+      if (peer.outgoing) peer.link.ping({ timeoutMs: 10_000 }).catch(() => peer.link.close());
+      // Gossip the current list along with the keep-alive.
+      peer.link.notify(Supernodes, { supernodes: this.list(20, peer.info.address) });
+    }
+  }
+
+  #isSelf(address: string): boolean {
+    return this.#selfAddresses.has(address) || this.#options.self()?.address === address;
+  }
+}
+
+function safeNormalize(address: string): string | undefined {
+  try {
+    return normalizeHostPort(address);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,188 @@
+import { verifyCredential } from '../crypto/credential.js';
+import type { Credential } from '../crypto/credential.js';
+import type { VerifiedPeer } from '../crypto/handshake-payload.js';
+import { PartylineError, errorMessage } from '../errors.js';
+import type { Link } from '../link/link.js';
+import type { PeerLink } from '../link/transport.js';
+import type { Logger } from '../system/logging.js';
+import { formatHostPort } from '../util/host-port.js';
+import { Attach, Leaving, Supernodes } from './messages.js';
+import type { SupernodeInfo } from './messages.js';
+import type { SupernodePeers } from './supernode-peers.js';
+import type { LoginTunnelRelay } from './tunnel.js';
+
+export interface SupernodeServiceOptions {
+  network: string;
+  log: Logger;
+  /** The login server's Ed25519 key: credentials are checked against it, offline. */
+  loginServerKey: Buffer | undefined;
+  keepAliveS: number;
+  attachTimeoutMs: number;
+  maxNodes: number;
+  peers: SupernodePeers;
+  /** What this supernode advertises about itself. */
+  self: () => SupernodeInfo | undefined;
+  tunnels: LoginTunnelRelay;
+  now?: () => number;
+}
+
+export interface AttachedNode {
+  user: string;
+  deviceId: string;
+  observed: string;
+  attachedAt: number;
+  expires: number;
+  link: Link;
+}
+
+/** A credential may be renewed up to this long after it expired before the link is dropped. */
+const EXPIRY_GRACE_MS = 60_000;
+
+/**
+ * The supernode's service to ordinary nodes (DESIGN.md "Roles"): accepts
+ * their Noise links, requires a valid credential within a few seconds (a
+ * login tunnel may be used meanwhile), expects keep-alives, hands out other
+ * supernodes, and drops whoever misbehaves without disturbing the rest.
+ */
+export class SupernodeService {
+  #options: SupernodeServiceOptions;
+  #log: Logger;
+  #attached = new Map<Link, AttachedNode>();
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #gossipTimer: NodeJS.Timeout | undefined;
+  #running = false;
+  #now: () => number;
+
+  constructor(options: SupernodeServiceOptions) {
+    this.#options = options;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get attachedCount(): number {
+    return this.#attached.size;
+  }
+
+  attachedNodes(): AttachedNode[] {
+    return [...this.#attached.values()];
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    const sweepMs = Math.max(500, (this.#options.keepAliveS * 1000) / 2);
+    this.#sweepTimer = setInterval(() => this.#sweep(), sweepMs);
+    this.#sweepTimer.unref();
+    this.#gossipTimer = setInterval(() => this.#gossip(), 30_000);
+    this.#gossipTimer.unref();
+  }
+
+  /** Hand attached nodes the addresses of other supernodes, then close their links. */
+  stop(): void {
+    if (!this.#running) return;
+    this.#running = false;
+    clearInterval(this.#sweepTimer);
+    clearInterval(this.#gossipTimer);
+    const others = this.#options.peers.list(10, this.#options.self()?.address);
+    for (const node of this.#attached.values()) {
+      try {
+        node.link.notify(Leaving, { supernodes: others });
+      } catch (err) {
+        this.#log.debug({ err: errorMessage(err) }, 'cannot tell node we are leaving');
+      }
+      node.link.close();
+    }
+    this.#attached.clear();
+  }
+
+  /** A new Noise link from a node or a supernode (LinkServer.onLink). */
+  accept({ link, peer }: PeerLink): void {
+    if (!this.#running) {
+      link.close();
+      return;
+    }
+    this.#options.tunnels.serve(link);
+    const deadline = setTimeout(() => {
+      if (!this.#attached.has(link) && !link.closed) {
+        this.#log.info({ peer: link.remoteAddress, deviceId: peer.deviceId }, 'dropping link: no credential in time');
+        link.close(new PartylineError('ERR_ATTACH_TIMEOUT', `no valid credential within ${this.#options.attachTimeoutMs} ms`));
+      }
+    }, this.#options.attachTimeoutMs);
+    deadline.unref();
+    link.once('close', () => {
+      clearTimeout(deadline);
+      const node = this.#attached.get(link);
+      if (node) {
+        this.#attached.delete(link);
+        this.#log.info({ user: node.user, deviceId: node.deviceId }, 'node detached');
+      }
+    });
+    link.handle(Attach, (body) => this.#attach(link, peer, body.credential, body.supernode, deadline));
+  }
+
+  #attach(link: Link, peer: VerifiedPeer, rawCredential: Record<string, unknown>, supernode: SupernodeInfo | undefined, deadline: NodeJS.Timeout) {
+    const loginServerKey = this.#options.loginServerKey;
+    if (!loginServerKey) {
+      throw new PartylineError('ERR_ATTACH_NO_TRUST', 'this supernode has no login server key (network.loginServer.publicKey) to check credentials with');
+    }
+    const now = this.#now();
+    let credential: Credential;
+    try {
+      credential = verifyCredential(rawCredential, { loginServerKey, now, network: this.#options.network, noiseKey: link.channel.remoteStaticKey });
+    } catch (err) {
+      this.#log.info({ peer: link.remoteAddress, code: (err as PartylineError).code, reason: errorMessage(err) }, 'attach refused');
+      throw err;
+    }
+    if (credential.deviceKey !== peer.identityKey.toString('base64')) {
+      throw new PartylineError('ERR_CREDENTIAL_KEY_BINDING', 'credential is for another device key than the one proven in the handshake');
+    }
+    const observed = formatHostPort({ host: link.remoteAddress ?? '0.0.0.0', port: link.channel.remotePort ?? 1 });
+    const answer = {
+      keepAliveS: this.#options.keepAliveS,
+      observed,
+      supernodes: this.#options.peers.list(10, supernode?.address),
+      user: credential.user,
+    };
+    if (supernode) {
+      clearTimeout(deadline);
+      this.#options.peers.acceptPeer(link, supernode, peer.deviceId);
+      this.#log.info({ peer: supernode.address, deviceId: peer.deviceId }, 'supernode peered with us');
+      return answer;
+    }
+    const existing = this.#attached.get(link);
+    if (existing) {
+      // A renewed credential on the same link.
+      existing.expires = credential.expires;
+      return answer;
+    }
+    if (this.#attached.size >= this.#options.maxNodes) {
+      throw new PartylineError('ERR_ATTACH_FULL', `this supernode serves its maximum of ${this.#options.maxNodes} nodes`);
+    }
+    clearTimeout(deadline);
+    this.#attached.set(link, { user: credential.user, deviceId: credential.deviceId, observed, attachedAt: now, expires: credential.expires, link });
+    this.#log.info({ user: credential.user, deviceId: credential.deviceId, observed }, 'node attached');
+    return answer;
+  }
+
+  /** Drop nodes that stopped sending keep-alives, or whose credential ran out. */
+  #sweep(): void {
+    const now = this.#now();
+    const silentMs = this.#options.keepAliveS * 1000 * 2.5;
+    for (const node of [...this.#attached.values()]) {
+      if (now - node.link.lastReceived > silentMs) {
+        this.#log.info({ user: node.user, deviceId: node.deviceId }, 'dropping silent node');
+        node.link.close(new PartylineError('ERR_KEEPALIVE', `no keep-alive for ${Math.round((now - node.link.lastReceived) / 1000)} s`));
+      } else if (node.expires + EXPIRY_GRACE_MS < now) {
+        this.#log.info({ user: node.user, deviceId: node.deviceId }, 'dropping node with expired credential');
+        node.link.close(new PartylineError('ERR_CREDENTIAL_EXPIRED', 'credential expired and was not renewed'));
+      }
+    }
+  }
+
+  #gossip(): void {
+    const list = this.#options.peers.list(10);
+    for (const node of this.#attached.values()) {
+      if (!node.link.closed) node.link.notify(Supernodes, { supernodes: list });
+    }
+  }
+}
