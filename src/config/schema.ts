@@ -135,7 +135,7 @@ export const networkSchema = z
       .boolean({ error: 'expected true or false' })
       .default(true)
       .describe('Find supernodes on the LAN with mDNS (_partyline._tcp) and, as a supernode, announce this one.'),
-    keepAliveS: int(5, 3600).default(60).describe('Seconds between keep-alives to the supernode over TCP.'),
+    keepAliveS: int(1, 3600).default(60).describe('Seconds between keep-alives to the supernode over TCP (a supernode drops a node silent for 2.5 intervals).'),
     hostCacheSize: int(1, 10000).default(200).describe('Maximum number of supernodes kept in the persisted host cache.'),
   })
   .describe('Joining the peer-to-peer network.');

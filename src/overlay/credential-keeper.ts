@@ -145,26 +145,26 @@ export class CredentialKeeper {
     signal?.addEventListener('abort', onAbort, { once: true });
     const attempts: Array<Promise<{ link: Link; path: LoginPath }>> = [];
     const server = this.#options.loginServer;
+    let directFailed: () => void = () => undefined;
+    const directGaveUp = new Promise<void>((resolve) => (directFailed = resolve));
     if (server) {
-      attempts.push(
-        dialLoginServer({
-          host: server.host,
-          port: server.port,
-          identity: this.#options.identity,
-          network: this.#options.network,
-          loginServerKey: this.#options.loginServerKey!,
-          log: this.#options.log,
-          signal: controller.signal,
-          connectTimeoutMs: 3000,
-        }).then((link) => ({ link, path: 'direct' as const })),
-      );
+      const direct = dialLoginServer({
+        host: server.host,
+        port: server.port,
+        identity: this.#options.identity,
+        network: this.#options.network,
+        loginServerKey: this.#options.loginServerKey!,
+        log: this.#options.log,
+        signal: controller.signal,
+        connectTimeoutMs: 3000,
+      }).then((link) => ({ link, path: 'direct' as const }));
+      direct.catch(() => directFailed());
+      attempts.push(direct);
     }
     if (via) {
-      // Give the direct way a head start; a firewalled node loses only this much.
-      const delay = server ? 300 : 0;
-      attempts.push(
-        sleep(delay, controller.signal).then(() => this.#tunnelLink(via, controller.signal)).then((link) => ({ link, path: 'tunnel' as const })),
-      );
+      // Give the direct way a head start (a firewalled node loses at most this much), unless it fails sooner.
+      const headStart = server ? Promise.race([sleep(300, controller.signal), directGaveUp]) : Promise.resolve();
+      attempts.push(headStart.then(() => this.#tunnelLink(via, controller.signal)).then((link) => ({ link, path: 'tunnel' as const })));
     }
     if (attempts.length === 0) throw new LoginError('ERR_LOGIN_UNREACHABLE', 'no login server address (network.loginServer.address) and no supernode to tunnel through');
     try {

@@ -133,13 +133,13 @@ describe('loadConfig', () => {
 
   it('attributes problems to the overlay and to variables', async () => {
     const file = await write('config.yaml', 'node:\n  port: 5060\n');
-    const overlay = await write('provisioned.yaml', 'node:\n  stateDir: /elsewhere\nnetwork:\n  keepAliveS: 1\n');
+    const overlay = await write('provisioned.yaml', 'node:\n  stateDir: /elsewhere\nnetwork:\n  keepAliveS: 0\n');
     const err = await loadError({ file, env: { ...env, PARTYLINE_NETWORK__MDNS: 'maybe', PARTYLINE_NODE__PROT: '1' } });
     expect(err.issues).toEqual([
       `${overlay}:2:3: node.stateDir: expected no node.stateDir in a provisioned overlay, got "/elsewhere"`,
       'PARTYLINE_NODE__PROT: node.prot: expected one of the keys name | stateDir | listen | port | control, got unknown key "prot" (did you mean "port"?)',
       'PARTYLINE_NETWORK__MDNS: network.mdns: expected true or false, got "maybe"',
-      `${overlay}:4:15: network.keepAliveS: expected an integer 5..3600, got 1`,
+      `${overlay}:4:15: network.keepAliveS: expected an integer 1..3600, got 0`,
     ]);
   });
 

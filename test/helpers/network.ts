@@ -75,7 +75,7 @@ export class LabNetwork {
   }
 
   /** Start a node process. `overrides` is merged into its YAML configuration. */
-  async start(name: string, options: { port: number; supernode?: boolean; user?: string; password?: string; bootstrap?: string[]; loginAddress?: string; extra?: Record<string, unknown>; waitFor?: string } ): Promise<LabNode> {
+  async start(name: string, options: { port: number; supernode?: boolean; user?: string; password?: string; bootstrap?: string[]; loginAddress?: string; keepAliveS?: number; extra?: Record<string, unknown>; waitFor?: string }): Promise<LabNode> {
     const dir = join(this.root, name);
     await mkdir(dir, { recursive: true });
     const control = join(dir, 'c.sock');
@@ -86,7 +86,7 @@ export class LabNetwork {
         loginServer: { address: options.loginAddress ?? `127.0.0.1:${this.loginPort}`, publicKey: this.loginKey },
         bootstrap: options.bootstrap ?? [],
         mdns: false,
-        keepAliveS: 5,
+        keepAliveS: options.keepAliveS ?? 5,
       },
       account: { user: options.user ?? name, password: options.password ?? PASSWORD },
       supernode: { policy: options.supernode ? 'always' : 'never', attachTimeoutS: 2 },
