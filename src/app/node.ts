@@ -145,7 +145,7 @@ export class PartylineNode {
       network: this.config.network.name,
       port: this.port,
       overlay: {
-        state: this.role === 'supernode' ? 'serving' : this.#overlay?.state ?? 'stopped',
+        state: this.role === 'supernode' ? 'serving' : !this.config.account.user ? 'awaiting-provisioning' : this.#overlay?.state ?? 'stopped',
         lastError: this.#overlay?.lastError ?? null,
         alternates: this.#overlay?.alternates.map((a) => a.address) ?? [],
       },
