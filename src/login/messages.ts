@@ -33,3 +33,28 @@ export const LOGIN_ERRORS = {
   rateLimited: 'ERR_LOGIN_RATE_LIMITED',
   unavailable: 'ERR_LOGIN_UNAVAILABLE',
 } as const;
+
+const userName = z.string().min(1).max(64);
+
+/**
+ * The directory fallback (the seeds' "login server answers when the index
+ * has nothing"): when did a user last log in, and through which supernode.
+ * Asked over a link whose handshake carried a valid credential.
+ */
+export const DirectoryLookup = defineRequest(
+  'directory.lookup',
+  z.object({ user: userName }).strict(),
+  z.object({
+    user: userName,
+    exists: z.boolean(),
+    lastLogin: z.number().int().nonnegative().nullable(),
+    lastSupernode: z.string().max(300).nullable(),
+  }).strict(),
+);
+
+/** The buddy list lives on the login server, so every device of a user sees the same one. */
+const buddyList = z.object({ buddies: z.array(z.object({ user: userName, addedAt: z.number().int().nonnegative() }).strict()).max(10_000) }).strict();
+
+export const BuddiesList = defineRequest('buddies.list', z.object({}).strict(), buddyList);
+export const BuddiesAdd = defineRequest('buddies.add', z.object({ user: userName }).strict(), buddyList);
+export const BuddiesRemove = defineRequest('buddies.remove', z.object({ user: userName }).strict(), buddyList);

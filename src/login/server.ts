@@ -8,6 +8,7 @@ import { LinkServer } from '../link/transport.js';
 import type { PeerLink } from '../link/transport.js';
 import type { Logger } from '../system/logging.js';
 import { formatHostPort } from '../util/host-port.js';
+import { serveAccountRequests } from './account-service.js';
 import { AccountStore } from './account-store.js';
 import { LOGIN_SERVER_ROLE, LoginError } from './client.js';
 import { formatLoginServerKey, loadOrCreateLoginKey } from './login-key.js';
@@ -248,6 +249,7 @@ export class LoginServer {
         if (state.attempts >= this.#maxAttempts && state.pending === 0) this.#closeAfterAnswer(link, state);
       });
     });
+    serveAccountRequests(link, peer, { store: keys.store, publicKey: keys.identity.signing.publicKey, network: this.#options.network, log: this.#log, now: () => this.#time() });
     this.#log.debug({ peer: link.remoteAddress, deviceId: peer.deviceId, role: peer.role }, 'link accepted');
   }
 
