@@ -23,12 +23,16 @@ import { OverlayClient } from '../overlay/overlay-client.js';
 import { SupernodePeers } from '../overlay/supernode-peers.js';
 import { SupernodeService } from '../overlay/supernode-service.js';
 import { LoginTunnelRelay } from '../overlay/tunnel.js';
+import { classifyNat } from '../nat/nat-probe.js';
+import { UdpEndpoint } from '../nat/udp-endpoint.js';
 import { componentLogger } from '../system/logging.js';
 import type { Logger } from '../system/logging.js';
 import { formatHostPort, parseHostPort } from '../util/host-port.js';
 import { randomPort, readNodeState, writeNodeState } from './node-state.js';
 
 export const HOST_CACHE_FILE = 'host-cache.json';
+/** NAT filters forget a flow after 30 s to a few minutes; our own probes must be forgotten before we probe again. */
+const NAT_RECHECK_MIN_MS = 4 * 60_000;
 
 export type { NodeRole } from '../control/status.js';
 
@@ -38,6 +42,7 @@ export interface NodeStatus extends StatusReport {
   port: number;
   overlay: { state: string; lastError: string | null; alternates: string[] };
   credential: { expires: string; via: string | null } | null;
+  nat: { type: string; publicAddress: string | null; reason?: string | null; checkedAt?: string | null };
   /** Supernodes only. */
   attachedNodes?: number;
   peers?: number;
@@ -64,6 +69,11 @@ export class PartylineNode {
   #loginTimer: NodeJS.Timeout | undefined;
   #stopped = false;
   #control: ControlServer | undefined;
+  #udp: UdpEndpoint | undefined;
+  #nat: NodeStatus['nat'] = { type: 'unknown', publicAddress: null, reason: 'not classified yet', checkedAt: null };
+  #natTimer: NodeJS.Timeout | undefined;
+  #classifying = false;
+  #natCheckedAt = 0;
   /** Control commands: served on the Unix socket, and later to MQTT and the terminal UI. */
   readonly controls: ControlRegistry;
 
@@ -120,6 +130,7 @@ export class PartylineNode {
     if (this.#stopped) return;
     this.#stopped = true;
     clearTimeout(this.#loginTimer);
+    clearInterval(this.#natTimer);
     await this.#control?.stop();
     // Reverse order of start: tell nodes and peers, then close the listeners, then flush state.
     this.#service?.stop();
@@ -127,6 +138,7 @@ export class PartylineNode {
     await this.#overlay?.stop();
     await Promise.all(this.#servers.map((s) => s.stop()));
     this.#servers = [];
+    await this.#udp?.stop();
     await this.#saver?.stop();
     this.#log.info('node stopped');
   }
@@ -150,6 +162,7 @@ export class PartylineNode {
         alternates: this.#overlay?.alternates.map((a) => a.address) ?? [],
       },
       credential: credential ? { expires: new Date(credential.expires).toISOString(), via: this.#credentials?.lastPath ?? null } : null,
+      nat: { ...this.#nat },
     };
     if (this.#service) status.attachedNodes = this.#service.attachedCount;
     if (this.#peers) status.peers = this.#peers.size;
@@ -193,6 +206,7 @@ export class PartylineNode {
     await this.#listen(identity, [], ({ link }) => {
       link.once('close', () => undefined);
     });
+    this.#udp = await this.#openUdp();
     this.#overlay = new OverlayClient({
       identity,
       network: this.config.network.name,
@@ -202,6 +216,10 @@ export class PartylineNode {
       credentials: this.#credentials!,
       keepAliveS: this.config.network.keepAliveS,
     });
+    // Classify the NAT whenever the node (re-)attaches, and every 5 minutes (DESIGN.md "Joining the network", step 4).
+    this.#overlay.on('attached', () => this.#classifyNat());
+    this.#natTimer = setInterval(() => this.#classifyNat(), 5 * 60_000);
+    this.#natTimer.unref();
     if (!this.config.account.user) {
       this.#log.info('no account configured (account.user): waiting for provisioning');
       return;
@@ -225,6 +243,7 @@ export class PartylineNode {
       onHostCacheChange: () => this.#saver?.schedule(),
       peerLinks: this.config.supernode.peerLinks,
       keepAliveS: this.config.network.keepAliveS,
+      onStunDelegate: (packet, client) => this.#udp?.answerOnBehalf(packet, { address: client.host, port: client.port }),
     });
     this.#service = new SupernodeService({
       network: this.config.network.name,
@@ -240,6 +259,7 @@ export class PartylineNode {
     this.#service.start();
     await this.#listen(identity, this.config.supernode.ports, (peerLink) => this.#service!.accept(peerLink));
     advertised.info = this.#selfInfo(identity);
+    this.#udp = await this.#openUdp(advertised.info ? parseHostPort(advertised.info.address).host : this.config.node.listen);
     if (!advertised.info) log.warn('supernode.advertise is not set and node.listen is not a specific address: other supernodes cannot be told where this one is');
     this.#peers.start();
     this.#loginLoop(1000);
@@ -267,6 +287,63 @@ export class PartylineNode {
         this.#loginTimer.unref();
       },
     );
+  }
+
+  /** The node's UDP port: the same number as its TCP port; supernodes answer STUN on it. */
+  async #openUdp(stunAdvertise?: string): Promise<UdpEndpoint> {
+    const port = this.port;
+    const peers = this.#peers;
+    const udp = new UdpEndpoint({
+      host: this.config.node.listen,
+      port,
+      log: componentLogger(this.#log, 'udp'),
+      ...(stunAdvertise
+        ? {
+            stunServer: {
+              advertise: stunAdvertise,
+              alternatePort: this.config.supernode.stunAltPort,
+              delegateChangeIp: (request) => peers?.delegateStun(request.packet, { host: request.source.address, port: request.source.port }) ?? false,
+            },
+          }
+        : {}),
+    });
+    try {
+      await udp.start();
+    } catch (err) {
+      throw new PartylineError('ERR_LISTEN', `cannot bind UDP ${this.config.node.listen}:${port}: ${errorMessage(err)}`, { cause: err });
+    }
+    return udp;
+  }
+
+  /** NAT type and public address, by STUN against the current supernode and an alternate. */
+  #classifyNat(): void {
+    const overlay = this.#overlay;
+    const udp = this.#udp;
+    const attached = overlay?.supernode;
+    if (!overlay || !udp || !attached || this.#classifying) return;
+    // Our own earlier probes leave the NAT's filters open towards the supernodes for a while;
+    // classifying again too soon would mistake that for an open filter.
+    if (this.#natCheckedAt && Date.now() - this.#natCheckedAt < NAT_RECHECK_MIN_MS) return;
+    const servers = [attached.address, ...overlay.alternates.map((a) => a.address)]
+      .slice(0, 2)
+      .map((a) => {
+        const { host, port } = parseHostPort(a);
+        return { address: host, port };
+      });
+    this.#classifying = true;
+    classifyNat({ socket: udp.socket, client: udp.client, servers, log: componentLogger(this.#log, 'nat') })
+      .then((verdict) => {
+        const publicAddress = verdict.publicAddress ? formatHostPort({ host: verdict.publicAddress.address, port: verdict.publicAddress.port }) : null;
+        const changed = verdict.type !== this.#nat.type || publicAddress !== this.#nat.publicAddress;
+        this.#natCheckedAt = Date.now();
+        this.#nat = { type: verdict.type, publicAddress, reason: verdict.reason ?? null, checkedAt: new Date(this.#natCheckedAt).toISOString() };
+        const log = changed ? this.#log.info.bind(this.#log) : this.#log.debug.bind(this.#log);
+        log({ type: verdict.type, publicAddress, mapping: verdict.mapping, filtering: verdict.filtering, ms: Math.round(verdict.durationMs) }, 'NAT classified');
+      })
+      .catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'NAT classification failed'))
+      .finally(() => {
+        this.#classifying = false;
+      });
   }
 
   #selfInfo(identity: Identity): SupernodeInfo | undefined {

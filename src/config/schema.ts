@@ -175,6 +175,9 @@ export const supernodeSchema = z
     advertise: hostPort()
       .optional()
       .describe('Address ("host:port") other nodes should use to reach this supernode. Default: node.listen and the port when listen is a specific address, else the address peers observe.'),
+    stunAltPort: int(0, 65535)
+      .default(0)
+      .describe('Second UDP port for STUN change-port answers (RFC 5780, advertised in OTHER-ADDRESS), used in NAT classification. 0 = any free port.'),
     peerLinks: int(1, 64).default(8).describe('Links a supernode keeps to other supernodes (bootstrap list and gossip).'),
     attachTimeoutS: int(1, 120)
       .default(5)

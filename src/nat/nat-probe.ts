@@ -181,12 +181,21 @@ export async function classifyNat(options: ClassifyNatOptions): Promise<NatClass
       const onPrimary = (r: BindingResult | undefined): void => {
         otherAddress = r?.otherAddress;
         if (otherAddress === undefined || sameIp(otherAddress.address, serverA.address)) state.otherIpA = undefined;
-        if (otherAddress === undefined || otherAddress.port === serverA.port) state.otherPort = undefined;
+        // With B there is a mapping test towards another address already. The one towards A's other port
+        // would follow A's change-port answer from that very port, whose unsolicited arrival leaves a
+        // conntrack entry on Linux-style NATs that forces a new mapping: a cone NAT would look symmetric.
+        if (otherAddress === undefined || otherAddress.port === serverA.port || serverB !== undefined) state.otherPort = undefined;
       };
       // Sending to A's alternates opens the NAT's filter for them: wait until the answer that would pass that filter is settled.
+      // The same holds for B: with supernodes of one address each, A delegates change-IP answers to a peer, often B.
       let startedIpA = false;
       let startedPort = false;
+      let startedB = false;
       const maybeStartMappingTests = (): void => {
+        if (serverB && !startedB && state.otherIpB === 'pending' && state.changeIpAndPort !== 'pending') {
+          startedB = true;
+          run('otherIpB', serverB, {}, () => true);
+        }
         if (otherAddress === undefined) return;
         if (!startedIpA && state.otherIpA === 'pending' && state.changeIpAndPort !== 'pending') {
           startedIpA = true;
@@ -205,7 +214,6 @@ export async function classifyNat(options: ClassifyNatOptions): Promise<NatClass
       run('primary', serverA, {}, () => true);
       run('changeIpAndPort', serverA, { changeIp: true, changePort: true }, (r) => !sameIp(r.source.address, serverA.address));
       run('changePort', serverA, { changePort: true }, (r) => sameIp(r.source.address, serverA.address) && r.source.port !== serverA.port);
-      if (serverB) run('otherIpB', serverB, {}, () => true);
     });
   } finally {
     abort.abort();

@@ -73,3 +73,17 @@ export const TunnelClose = defineNotice(
 
 /** A supernode that is going away tells its nodes where to go instead. */
 export const Leaving = defineNotice('leaving', z.object({ supernodes: supernodeList }).strict());
+
+/**
+ * RFC 5780 "change IP" with supernodes that have one address each: supernode
+ * A hands a node's Binding request (with the node's address as A saw it) to
+ * peer supernode B, which answers the node directly from its own address.
+ * Accepted only on authenticated supernode peer links.
+ */
+export const StunDelegate = defineNotice(
+  'stun.delegate',
+  z.object({
+    packet: z.string().max(2800).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64'),
+    client: hostPort,
+  }).strict(),
+);

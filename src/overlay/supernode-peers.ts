@@ -4,9 +4,9 @@ import { errorMessage } from '../errors.js';
 import type { Link } from '../link/link.js';
 import { dialLink } from '../link/transport.js';
 import type { Logger } from '../system/logging.js';
-import { normalizeHostPort, parseHostPort } from '../util/host-port.js';
+import { formatHostPort, normalizeHostPort, parseHostPort } from '../util/host-port.js';
 import type { HostCache } from './host-cache.js';
-import { Attach, Leaving, Supernodes } from './messages.js';
+import { Attach, Leaving, StunDelegate, Supernodes } from './messages.js';
 import type { SupernodeInfo } from './messages.js';
 
 export interface SupernodePeersOptions {
@@ -22,6 +22,8 @@ export interface SupernodePeersOptions {
   onHostCacheChange: () => void;
   peerLinks: number;
   keepAliveS: number;
+  /** A peer asks this supernode to answer a node's STUN request from its own address (RFC 5780 change-IP). */
+  onStunDelegate?: (packet: Buffer, client: { host: string; port: number }) => void;
   now?: () => number;
 }
 
@@ -186,6 +188,22 @@ export class SupernodePeers {
   #handlers(link: Link): void {
     link.onNotice(Supernodes, (body) => this.learn(body.supernodes));
     link.onNotice(Leaving, (body) => this.learn(body.supernodes));
+    link.onNotice(StunDelegate, (body) => {
+      // Only links that completed peering (a credential was shown) may ask.
+      if (![...this.#peers.values()].some((p) => p.link === link)) return;
+      this.#options.onStunDelegate?.(Buffer.from(body.packet, 'base64'), parseHostPort(body.client));
+    });
+  }
+
+  /** Hand a STUN request to a peer on another address; false when there is none to ask. */
+  delegateStun(packet: Buffer, client: { host: string; port: number }): boolean {
+    const self = this.#options.self();
+    const selfHost = self ? parseHostPort(self.address).host : undefined;
+    const others = [...this.#peers.values()].filter((p) => parseHostPort(p.info.address).host !== selfHost);
+    const peer = others[Math.floor(Math.random() * others.length)];
+    if (!peer) return false;
+    peer.link.notify(StunDelegate, { packet: packet.toString('base64'), client: formatHostPort(client) });
+    return true;
   }
 
   #add(peer: Peer): void {

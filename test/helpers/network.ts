@@ -6,7 +6,16 @@ import { formatLoginServerKey, loadOrCreateLoginKey } from '../../src/login/logi
 import { AccountStore } from '../../src/login/account-store.js';
 import type { Identity } from '../../src/crypto/identity.js';
 import { spawnCli } from './process.js';
-import type { Spawned } from './process.js';
+import type { Launcher, Spawned } from './process.js';
+
+/** Where a lab process runs: the local machine (loopback), or a host of a NetLab. */
+export interface Placement {
+  /** Address the process listens on and others reach it at. */
+  address: string;
+  launch?: Launcher;
+}
+
+const LOCAL: Placement = { address: '127.0.0.1' };
 
 export const PASSWORD = 'correct-horse-battery';
 
@@ -24,6 +33,7 @@ export interface LabNode {
   proc: Spawned;
   port: number;
   control: string;
+  at: Placement;
 }
 
 /**
@@ -64,8 +74,12 @@ export class LabNetwork {
     return lab;
   }
 
-  async startLoginServer(): Promise<void> {
-    this.login = spawnCli(['login-server', '--data', this.loginDir, '--listen', `127.0.0.1:${this.loginPort}`, '--network', this.network, '--log-level', 'info']);
+  /** Where the login server runs (its address goes into every node's configuration). */
+  loginAt: Placement = LOCAL;
+
+  async startLoginServer(at: Placement = this.loginAt): Promise<void> {
+    this.loginAt = at;
+    this.login = spawnCli(['login-server', '--data', this.loginDir, '--listen', `${at.address}:${this.loginPort}`, '--network', this.network, '--log-level', 'info'], {}, at.launch);
     await this.login.waitFor((l) => l.msg === 'login server started');
   }
 
@@ -75,15 +89,16 @@ export class LabNetwork {
   }
 
   /** Start a node process. `overrides` is merged into its YAML configuration. */
-  async start(name: string, options: { port: number; supernode?: boolean; user?: string; password?: string; bootstrap?: string[]; loginAddress?: string; keepAliveS?: number; extra?: Record<string, unknown>; waitFor?: string }): Promise<LabNode> {
+  async start(name: string, options: { port: number; at?: Placement; supernode?: boolean; user?: string; password?: string; bootstrap?: string[]; loginAddress?: string; keepAliveS?: number; extra?: Record<string, unknown>; waitFor?: string }): Promise<LabNode> {
+    const at = options.at ?? LOCAL;
     const dir = join(this.root, name);
     await mkdir(dir, { recursive: true });
     const control = join(dir, 'c.sock');
     const config: Record<string, unknown> = {
-      node: { stateDir: dir, listen: '127.0.0.1', port: options.port, control },
+      node: { stateDir: dir, listen: at.address, port: options.port, control },
       network: {
         name: this.network,
-        loginServer: { address: options.loginAddress ?? `127.0.0.1:${this.loginPort}`, publicKey: this.loginKey },
+        loginServer: { address: options.loginAddress ?? `${this.loginAt.address}:${this.loginPort}`, publicKey: this.loginKey },
         bootstrap: options.bootstrap ?? [],
         mdns: false,
         keepAliveS: options.keepAliveS ?? 5,
@@ -95,8 +110,8 @@ export class LabNetwork {
     };
     const configPath = join(dir, 'config.yaml');
     await writeFile(configPath, stringify(config));
-    const proc = spawnCli(['start', '--config', configPath]);
-    const node: LabNode = { name, dir, configPath, config, proc, port: options.port, control };
+    const proc = spawnCli(['start', '--config', configPath], {}, at.launch);
+    const node: LabNode = { name, dir, configPath, config, proc, port: options.port, control, at };
     this.nodes.set(name, node);
     await proc.waitFor((l) => l.msg === (options.waitFor ?? 'node started'));
     return node;
@@ -106,7 +121,7 @@ export class LabNetwork {
   async restart(name: string, waitFor = 'node started'): Promise<LabNode> {
     const node = this.nodes.get(name)!;
     await node.proc.stop();
-    node.proc = spawnCli(['start', '--config', node.configPath]);
+    node.proc = spawnCli(['start', '--config', node.configPath], {}, node.at.launch);
     await node.proc.waitFor((l) => l.msg === waitFor);
     return node;
   }

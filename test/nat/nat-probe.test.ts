@@ -69,14 +69,16 @@ describe('classifyNat on loopback', () => {
     await expect.poll(openUdpSockets).toBe(5); // A's four sockets and B's: classifyNat closed its own
   });
 
+  // With B present the mapping test towards A's other port is skipped (see nat-probe.ts), so a
+  // dependent mapping is found (the type is symmetric) without telling address from address-and-port.
   it.skipIf(!manyAddresses).each([
     [EI, EI, 'full-cone', EI, EI],
     [EI, AD, 'restricted', EI, AD],
     [EI, APD, 'port-restricted', EI, APD],
-    [AD, APD, 'symmetric', AD, APD],
-    [APD, APD, 'symmetric', APD, APD],
-    [APD, EI, 'symmetric', APD, EI],
-  ] as Array<[NatBehaviour, NatBehaviour, NatType, NatBehaviour, NatBehaviour]>)(
+    [AD, APD, 'symmetric', 'unknown', APD],
+    [APD, APD, 'symmetric', 'unknown', APD],
+    [APD, EI, 'symmetric', 'unknown', EI],
+  ] as Array<[NatBehaviour, NatBehaviour, NatType, NatBehaviour | 'unknown', NatBehaviour]>)(
     'behind a NAT with %s mapping and %s filtering: %s',
     async (mapping, filtering, type, expectedMapping, expectedFiltering) => {
       const a = await server({ alternatePort: 0, alternateAddress: '127.0.0.2' });
@@ -97,7 +99,7 @@ describe('classifyNat on loopback', () => {
     const portRestricted = await classifyNat({ client: behindNat(EI, APD), servers: [a, b], localAddresses: INSIDE, timeoutMs: TIMEOUT });
     expect(portRestricted).toMatchObject({ type: 'port-restricted', mapping: EI, filtering: APD });
     const symmetric = await classifyNat({ client: behindNat(APD, APD), servers: [a, b], localAddresses: INSIDE, timeoutMs: TIMEOUT });
-    expect(symmetric).toMatchObject({ type: 'symmetric', mapping: APD });
+    expect(symmetric).toMatchObject({ type: 'symmetric', mapping: 'unknown' });
   });
 
   it('with A alone and no alternates, a NAT is unknown; no answer at all is udp-blocked', async () => {

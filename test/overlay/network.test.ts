@@ -80,6 +80,14 @@ describe('overlay spine: login server, 3 supernodes, 6 phones (real processes)',
       expect(s.hostCache.size).toBeGreaterThanOrEqual(3);
     }
     for (const sn of SUPERNODES) expect(await status(lab, sn)).toMatchObject({ user: sn, role: 'supernode', loggedIn: true });
+    // On loopback there is no NAT: STUN against two supernodes says so, and sees the phone's own address.
+    for (const p of PHONES) {
+      const s = await until(`${p} NAT classified`, async () => {
+        const st = await status(lab, p);
+        return st.nat.checkedAt ? st : undefined;
+      });
+      expect(s.nat).toMatchObject({ type: 'open', publicAddress: `127.0.0.1:${lab.nodes.get(p)!.port}` });
+    }
     const attached = await Promise.all(SUPERNODES.map(async (sn) => (await status(lab, sn)).attachedNodes ?? 0));
     expect(attached.reduce((a, b) => a + b, 0)).toBe(PHONES.length);
 
