@@ -10,7 +10,7 @@ import type {
 import { idFromHex, idToHex, userKey } from './node-id.js';
 import type { NodeId } from './node-id.js';
 import { parseLocationRecord } from './record.js';
-import type { LocationRecord, RecordValidator } from './record.js';
+import type { LocationRecord, RecordVerifier } from './record.js';
 import { RecordStore } from './record-store.js';
 import type { RecordStoreOptions } from './record-store.js';
 import { replicaSet, replicationActions, republishActions } from './replication.js';
@@ -33,8 +33,11 @@ import type { ContactInfo } from './routing-table.js';
 export interface IndexNodeOptions {
   /** This supernode: id = supernodeId(Noise key), the address it serves on, its Noise key. */
   self: ContactInfo;
-  /** Record checks (normally `recordValidator({loginServerKey, network})`). */
-  validate: RecordValidator;
+  /**
+   * Record checks beyond shape, which IndexNode always checks itself
+   * (normally `recordVerifier({loginServerKey, network})`).
+   */
+  verify: RecordVerifier;
   /** Replication factor and lookup width (default 8). */
   k?: number;
   /** Parallel lookup requests (default 3). */
@@ -87,7 +90,7 @@ export class IndexNode {
   readonly alpha: number;
   readonly table: RoutingTable;
   readonly store: RecordStore;
-  #validate: RecordValidator;
+  #verify: RecordVerifier;
   #timeoutMs: number;
   #republishMs: number;
   #refreshMs: number;
@@ -102,7 +105,7 @@ export class IndexNode {
     this.id = options.self.id;
     this.k = options.k ?? 8;
     this.alpha = options.alpha ?? 3;
-    this.#validate = options.validate;
+    this.#verify = options.verify;
     this.#timeoutMs = options.requestTimeoutMs ?? 2_000;
     this.#republishMs = options.republishIntervalMs ?? 3_600_000;
     this.#refreshMs = options.refreshIntervalMs ?? 3_600_000;
@@ -146,13 +149,14 @@ export class IndexNode {
   accept(value: unknown, now: number): StoreResult {
     let deviceId = '';
     try {
-      const shaped = parseLocationRecord(value);
-      deviceId = shaped.device.deviceId;
-      if (this.store.check(shaped, now) === 'unchanged') {
-        this.store.entry(shaped.user)!.receivedAt = now;
+      const record = parseLocationRecord(value);
+      deviceId = record.device.deviceId;
+      // Cheap checks first: an exact copy or a replay is settled without the signatures.
+      if (this.store.check(record, now) === 'unchanged') {
+        this.store.entry(record.user)!.receivedAt = now;
         return { deviceId, status: 'unchanged' };
       }
-      const record = this.#validate(value, now);
+      this.#verify(record, now);
       const status = this.store.put(record, now);
       const entry = this.store.entry(record.user)!;
       entry.replicas ??= replicaSet(entry.key, this.table, this.k, this.self).map((c) => c.id);
@@ -191,12 +195,18 @@ export class IndexNode {
     return this.lookup(target, 'node', now);
   }
 
-  /** Where a search starts: this node's own store, else a FIND_VALUE lookup. */
+  /**
+   * Where a search starts: this node's own store when it is one of the k
+   * closest to the user's key as far as it knows (a replica, kept up to date
+   * by publishes), else a FIND_VALUE lookup — a copy left on a node outside
+   * the replica set may be stale.
+   */
   search(user: string, now: number): SearchStart {
     const name = normaliseUserName(user);
+    const key = userKey(name);
     const local = this.store.get(name, now);
-    if (local.length > 0) return { local };
-    return { lookup: this.lookup<LocationRecord[]>(userKey(name), 'value', now) };
+    if (local.length > 0 && replicaSet(key, this.table, this.k, this.self).some((c) => c.id === this.id)) return { local };
+    return { lookup: this.lookup<LocationRecord[]>(key, 'value', now) };
   }
 
   /** Contacts in a FIND_NODE answer. */
@@ -216,7 +226,7 @@ export class IndexNode {
     const value: LocationRecord[] = [];
     for (const raw of response.records ?? []) {
       try {
-        const record = this.#validate(raw, now);
+        const record = this.validate(raw, now);
         if (record.user === name) value.push(record);
       } catch (err) {
         if (!(err instanceof RecordError)) throw err;
@@ -258,7 +268,9 @@ export class IndexNode {
 
   /** Check an untrusted record (e.g. from an attached device) without storing it. */
   validate(value: unknown, now: number): LocationRecord {
-    return this.#validate(value, now);
+    const record = parseLocationRecord(value);
+    this.#verify(record, now);
+    return record;
   }
 
   /**
@@ -293,7 +305,9 @@ export class IndexNode {
   /**
    * Periodic work (call every minute or so): drop expired records, ping
    * silent contacts, re-replicate after routing changes, republish what is
-   * due, refresh idle buckets.
+   * due, refresh idle buckets. Call `replicate()` once more after carrying
+   * out the pings, so that contacts they removed are acted on in the same
+   * round rather than the next.
    */
   maintenance(now: number): IndexAction[] {
     this.store.expire(now);

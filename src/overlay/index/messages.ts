@@ -15,9 +15,10 @@ import type { ContactInfo } from './routing-table.js';
  * handshake that the peer holds `publicKey` and that SHA-256 of that key is
  * `id` before it believes anything the contact says.
  *
- * Sizes: a contact is about 160 bytes of JSON, a record about 1.2 KB; the
- * largest answer (8 records of 8 long addresses, or 20 contacts) stays well
- * under the 65 535-byte frame limit.
+ * Sizes (JSON): a contact is about 165 bytes, a record about 660 bytes (at
+ * most about 1.5 KB, with 8 addresses of 100 characters); the largest
+ * message (8 such records, or 20 contacts) stays far under the 65 535-byte
+ * frame limit.
  */
 export const MAX_CLOSER = 20;
 export const MAX_RECORDS_PER_MESSAGE = 8;

@@ -178,6 +178,12 @@ export interface RecordVerifyOptions {
  */
 export function verifyLocationRecord(value: unknown, options: RecordVerifyOptions): LocationRecord {
   const record = parseLocationRecord(value);
+  verifyParsedLocationRecord(record, options);
+  return record;
+}
+
+/** verifyLocationRecord without the shape check, for a record parseLocationRecord returned. */
+export function verifyParsedLocationRecord(record: LocationRecord, options: RecordVerifyOptions): void {
   checkRecordTime(record, options.now, options.lifetimeMs);
   const who = `location record of ${record.user}/${record.device.deviceId}`;
   if (record.credential.user !== record.user) {
@@ -195,7 +201,6 @@ export function verifyLocationRecord(value: unknown, options: RecordVerifyOption
   if (!verifySignature(Buffer.from(record.credential.deviceKey, 'base64'), locationSignedBytes(record), Buffer.from(record.signature, 'base64'))) {
     throw new RecordError('ERR_RECORD_SIGNATURE', `${who}: signature does not verify with the certified device key`);
   }
-  return record;
 }
 
 /** `issued` neither in the future nor more than the lifetime ago; `since` not after `issued`. */
@@ -212,12 +217,15 @@ export function checkRecordTime(record: LocationRecord, now: number, lifetimeMs 
   }
 }
 
-/** Checks an untrusted record and returns it typed, or throws a RecordError. */
-export type RecordValidator = (value: unknown, now: number) => LocationRecord;
+/**
+ * Checks a record of valid shape (parseLocationRecord) beyond its shape —
+ * credential, signature, time — and throws a RecordError if it fails.
+ */
+export type RecordVerifier = (record: LocationRecord, now: number) => void;
 
-/** The validator supernodes use: full verification against the network's login server key. */
-export function recordValidator(options: Omit<RecordVerifyOptions, 'now'>): RecordValidator {
-  return (value, now) => verifyLocationRecord(value, { ...options, now });
+/** The verifier supernodes use: full verification against the network's login server key. */
+export function recordVerifier(options: Omit<RecordVerifyOptions, 'now'>): RecordVerifier {
+  return (record, now) => verifyParsedLocationRecord(record, { ...options, now });
 }
 
 /** Two records with the same content (and so the same signature). */
