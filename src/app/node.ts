@@ -202,9 +202,10 @@ export class PartylineNode {
   }
 
   async #startOrdinary(identity: Identity): Promise<void> {
-    // Ordinary nodes listen too: peers reach them directly for calls (later issues).
-    await this.#listen(identity, [], ({ link }) => {
-      link.once('close', () => undefined);
+    // Ordinary nodes listen too, for direct calls in a later stage; until then nobody has business here.
+    await this.#listen(identity, [], ({ link, peer }) => {
+      this.#log.debug({ deviceId: peer.deviceId }, 'incoming link closed: phones accept no links yet');
+      link.close();
     });
     this.#udp = await this.#openUdp();
     this.#overlay = new OverlayClient({
@@ -276,11 +277,13 @@ export class PartylineNode {
     }
     credentials.login().then(
       () => {
+        if (this.#stopped) return;
         this.#peers?.maintain();
         this.#loginTimer = setTimeout(() => this.#loginLoop(1000), 60_000);
         this.#loginTimer.unref();
       },
       (err: unknown) => {
+        if (this.#stopped) return;
         const wait = isFinalLoginError(err) ? 60_000 : Math.min(30_000, retryMs * 2);
         this.#log.warn({ code: (err as PartylineError).code, err: errorMessage(err), retryInMs: wait }, 'supernode login failed');
         this.#loginTimer = setTimeout(() => this.#loginLoop(wait), wait);
@@ -370,7 +373,7 @@ export class PartylineNode {
         log: componentLogger(this.#log, 'link'),
         host: listen,
         port,
-        maxConnections: this.config.supernode.maxNodes + 100,
+        maxConnections: this.role === 'supernode' ? this.config.supernode.maxNodes + 100 : 64,
         maxPerAddress: this.config.supernode.maxLinksPerAddress,
         onLink,
       });

@@ -17,6 +17,8 @@ export const MAX_PLAINTEXT = MAX_NOISE_MESSAGE - TAG_LENGTH;
 /** Messages per direction between two rekeys (Noise section 11.3); far below nonce exhaustion. */
 export const DEFAULT_REKEY_INTERVAL = 1 << 20;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
+/** A peer that lets this much pile up unread is dropped: its queue would otherwise grow without bound. */
+export const MAX_QUEUED_BYTES = 1024 * 1024;
 
 export interface SecureChannelOptions {
   initiator: boolean;
@@ -133,6 +135,11 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     if (this.#closed) throw new NoiseError('ERR_NOISE_CLOSED', 'secure channel: send after close');
     if (plaintext.length > MAX_PLAINTEXT) {
       throw new NoiseError('ERR_NOISE_TOO_LONG', `secure channel: message length ${plaintext.length}, expected at most ${MAX_PLAINTEXT}`);
+    }
+    if (this.#socket.writableLength > MAX_QUEUED_BYTES) {
+      const err = new NoiseError('ERR_NOISE_BACKPRESSURE', `secure channel: peer is not reading (${this.#socket.writableLength} bytes queued)`);
+      this.close(err);
+      throw err;
     }
     const ciphertext = this.#send.encryptWithAd(Buffer.alloc(0), Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.length));
     if (++this.#sent % this.#rekeyInterval === 0) this.#send.rekey();

@@ -104,7 +104,12 @@ export async function establishLink(socket: ByteStream, options: Omit<DialOption
   const where = options.host !== undefined ? `${options.host}:${options.port}` : socket.remoteAddress ?? 'stream';
   const link = new Link(channel, { ...options.link, log: options.log.child({ peer: where }) });
   const peer = channel.peer as VerifiedPeer;
-  options.setup?.(link, peer);
+  try {
+    options.setup?.(link, peer);
+  } catch (err) {
+    link.close(err as Error);
+    throw err;
+  }
   link.start();
   return { link, peer };
 }

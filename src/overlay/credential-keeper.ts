@@ -195,7 +195,8 @@ export class CredentialKeeper {
     });
     if (!peer.identityKey.equals(this.#options.loginServerKey!) || peer.role !== LOGIN_SERVER_ROLE) {
       link.close();
-      throw new LoginError('ERR_LOGIN_SERVER_KEY', 'the login server reached through the supernode is not the one in network.loginServer.publicKey');
+      // The supernode's fault, not ours: another supernode may do better, so this is not a final refusal.
+      throw new LoginError('ERR_LOGIN_TUNNEL_WRONG_SERVER', 'the login server reached through the supernode is not the one in network.loginServer.publicKey');
     }
     return link;
   }

@@ -62,6 +62,7 @@ export function raceConnect(candidates: readonly ConnectCandidate[], options: Ra
   return new Promise<RaceResult>((resolve, reject) => {
     let next = 0;
     let inFlight = 0;
+    const remaining = new Map<ConnectCandidate, number>(candidates.map((c) => [c, c.endpoints.length]));
     let done = false;
     const errors: string[] = [];
 
@@ -102,8 +103,17 @@ export function raceConnect(candidates: readonly ConnectCandidate[], options: Ra
           (err: unknown) => {
             inFlight--;
             if (done) return;
+            if (options.signal?.aborted) {
+              done = true;
+              finish();
+              reject(new PartylineError('ERR_ABORTED', 'connect aborted'));
+              return;
+            }
             errors.push(`${formatHostPort(endpoint)}: ${errorMessage(err)}`);
-            options.onFailure?.(candidate, err);
+            // A candidate has failed once all of its endpoints have (fake extra ports cannot pile up failures).
+            const left = (remaining.get(candidate) ?? 1) - 1;
+            remaining.set(candidate, left);
+            if (left === 0) options.onFailure?.(candidate, err);
             if (next >= attempts.length && inFlight === 0) {
               done = true;
               finish();

@@ -15,7 +15,7 @@ export const supernodeInfo = z.object({
   /** The supernode's Noise static key, base64: lets nodes use IK and pin the key. */
   publicKey: base64Key.optional(),
   /** Extra TCP ports (443, 80) for clients behind strict firewalls. */
-  altPorts: z.array(z.number().int().min(1).max(65535)).max(8).optional(),
+  altPorts: z.array(z.number().int().min(1).max(65535)).max(8).refine((ports) => new Set(ports).size === ports.length, 'expected distinct ports').optional(),
 }).strict();
 export type SupernodeInfo = z.infer<typeof supernodeInfo>;
 

@@ -44,6 +44,10 @@ interface OverlayEvents {
 const ALTERNATES = 5;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 30_000;
+/** A supernode that took our handshake but refused the attachment is skipped this long. */
+const AVOID_MS = 60_000;
+/** An attachment that ends sooner than this does not reset the retry back-off. */
+const STABLE_ATTACHMENT_MS = 30_000;
 /** After a refusal no retry can fix (wrong password), wait this long before asking again. */
 const LOGIN_REFUSED_RETRY_MS = 60_000;
 
@@ -69,6 +73,9 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
   #abort = new AbortController();
   #timers: NodeJS.Timeout[] = [];
   #keepAliveS: number;
+  /** Supernodes that refused us recently: address → until (epoch ms). */
+  #avoid = new Map<string, number>();
+  #wakeAfterDetach = false;
 
   constructor(options: OverlayClientOptions) {
     super();
@@ -130,11 +137,17 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
     while (this.#state !== 'stopped') {
       if (this.#attached) {
         await this.#sleepUntilWoken();
+        if (this.#wakeAfterDetach && !this.#stopped()) {
+          // A supernode that drops us right after attaching must not make us spin.
+          this.#wakeAfterDetach = false;
+          const wait = this.#retryMs;
+          this.#retryMs = Math.min(RETRY_MAX_MS, this.#retryMs * 2);
+          await this.#sleep(wait);
+        }
         continue;
       }
       try {
         await this.#connectOnce();
-        this.#retryMs = RETRY_MIN_MS;
         this.#lastError = undefined;
       } catch (err) {
         if (this.#stopped()) return;
@@ -152,10 +165,13 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
   #candidates(): ConnectCandidate[] {
     const now = this.#now();
     const cache = this.#options.hostCache;
-    const alternates = this.#alternates.map((a) => a.address).filter((a) => cache.has(a));
-    const rest = cache.best(cache.size, now, { exclude: alternates });
+    for (const [address, until] of this.#avoid) if (until <= now) this.#avoid.delete(address);
+    const avoid = [...this.#avoid.keys()];
+    const alternates = this.#alternates.map((a) => a.address).filter((a) => cache.has(a) && !this.#avoid.has(a));
+    const rest = cache.best(cache.size, now, { exclude: [...alternates, ...avoid] });
     const ordered = [...alternates.map((a) => cache.get(a)!), ...rest];
-    return candidatesFrom(ordered);
+    // When every known supernode is being avoided, try them anyway rather than none.
+    return candidatesFrom(ordered.length > 0 ? ordered : cache.best(cache.size, now));
   }
 
   async #connectOnce(): Promise<void> {
@@ -186,6 +202,7 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
         await credentials.login({ via: link, supernode: candidate.address, signal });
       }
       const answer = await link.request(Attach, { credential: { ...credentials.current()! } }, { timeoutMs: 5000, signal });
+      if (link.closed) throw new PartylineError('ERR_LINK_CLOSED', `supernode ${candidate.address} closed the link right after attaching`);
       this.#keepAliveS = answer.keepAliveS;
       this.#learn(answer.supernodes, candidate.address);
       this.#attached = { address: candidate.address, deviceId: result.peer.deviceId, rttMs: result.handshakeMs, since: this.#now() };
@@ -197,6 +214,13 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
     } catch (err) {
       link.close();
       this.#link = undefined;
+      // The handshake worked but this supernode would not have us (full, no trust anchor, a bad
+      // tunnel ...): count it as a failure and skip it for a while, so the next race goes elsewhere.
+      if (!signal.aborted) {
+        this.#options.hostCache.recordFailure(candidate.address, this.#now());
+        this.#avoid.set(candidate.address, this.#now() + AVOID_MS);
+        this.#options.onHostCacheChange();
+      }
       throw err;
     }
   }
@@ -214,8 +238,13 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
     const now = this.#now();
     let changed = false;
     for (const info of infos) {
-      const added = this.#options.hostCache.add({ address: info.address, ...(info.publicKey ? { publicKey: info.publicKey } : {}), ...(info.altPorts ? { altPorts: info.altPorts } : {}) }, 'supernode', now);
-      changed ||= added.status !== 'rejected';
+      try {
+        const added = this.#options.hostCache.add({ address: info.address, ...(info.publicKey ? { publicKey: info.publicKey } : {}), ...(info.altPorts ? { altPorts: info.altPorts } : {}) }, 'supernode', now);
+        changed ||= added.status !== 'rejected';
+      } catch (err) {
+        // What a supernode hands out is a hint: a bad entry is skipped, never fatal to the attachment.
+        this.#log.debug({ address: info.address, err: errorMessage(err) }, 'ignored a supernode hint');
+      }
     }
     const fresh = infos.filter((s) => s.address !== current);
     const known = new Set(fresh.map((s) => s.address));
@@ -227,6 +256,7 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
     const timer = setInterval(() => {
       if (link.closed) {
         clearInterval(timer);
+        this.#onDetached(link);
         return;
       }
       link.ping({ timeoutMs: Math.min(10_000, this.#keepAliveS * 1000) }).then(
@@ -249,6 +279,8 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
   #onDetached(link: Link): void {
     if (this.#link !== link) return;
     const lost = this.#attached?.address;
+    const lasted = this.#attached ? this.#now() - this.#attached.since : 0;
+    if (lasted >= STABLE_ATTACHMENT_MS) this.#retryMs = RETRY_MIN_MS;
     this.#attached = undefined;
     this.#link = undefined;
     if (this.#state === 'stopped') return;
@@ -260,6 +292,7 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
     this.#alternates = this.#alternates.filter((a) => a.address !== lost);
     this.#log.warn({ supernode: lost }, 'lost the supernode; re-attaching');
     this.emit('detached');
+    this.#wakeAfterDetach = lasted < STABLE_ATTACHMENT_MS;
     this.#wake?.();
   }
 

@@ -27,6 +27,10 @@ export interface SupernodePeersOptions {
   now?: () => number;
 }
 
+/** STUN change-IP delegations this supernode sends its peers: far below what a peer link tolerates. */
+const DELEGATE_PER_SECOND = 50;
+const DELEGATE_BURST = 100;
+
 interface Peer {
   link: Link;
   info: SupernodeInfo;
@@ -50,6 +54,8 @@ export class SupernodePeers {
   #pingTimer: NodeJS.Timeout | undefined;
   #running = false;
   #now: () => number;
+  #delegateTokens = DELEGATE_BURST;
+  #delegateAt = 0;
 
   constructor(options: SupernodePeersOptions) {
     this.#options = options;
@@ -107,23 +113,65 @@ export class SupernodePeers {
     for (const info of infos) {
       const address = safeNormalize(info.address);
       if (!address || this.#isSelf(address)) continue;
-      const result = this.#options.hostCache.add({ address, ...(info.publicKey ? { publicKey: info.publicKey } : {}), ...(info.altPorts ? { altPorts: info.altPorts } : {}) }, 'supernode', now);
-      if (result.status === 'added') changed = true;
+      try {
+        const result = this.#options.hostCache.add({ address, ...(info.publicKey ? { publicKey: info.publicKey } : {}), ...(info.altPorts ? { altPorts: info.altPorts } : {}) }, 'supernode', now);
+        if (result.status === 'added') changed = true;
+      } catch (err) {
+        // A hint from another party: a bad one is skipped, never fatal.
+        this.#log.debug({ address, err: errorMessage(err) }, 'ignored a supernode hint');
+      }
     }
     if (changed) this.#options.onHostCacheChange();
   }
 
-  /** A supernode attached to us (incoming peering): keep the link as a peer link. */
-  acceptPeer(link: Link, info: SupernodeInfo, deviceId: string): void {
+  /**
+   * A node attached to us claiming to be a supernode (incoming peering). The
+   * claim is checked before the link counts as a peer link: the claimed
+   * address must be the one the link comes from, and a dial back to it must
+   * reach the same Noise key. Until then nothing it says is handed out, and
+   * it may not ask for STUN delegation.
+   */
+  async acceptPeer(link: Link, claimed: SupernodeInfo, deviceId: string): Promise<boolean> {
+    const incoming = [...this.#peers.values()].filter((p) => !p.outgoing).length;
+    if (incoming >= this.#options.peerLinks * 2) return false;
+    const address = safeNormalize(claimed.address);
+    if (!address) return false;
+    const { host, port } = parseHostPort(address);
+    if (link.remoteAddress && canonicalHost(link.remoteAddress) !== canonicalHost(host)) {
+      this.#log.info({ claimed: address, from: link.remoteAddress }, 'peering refused: claimed address is not where the link comes from');
+      return false;
+    }
+    const key = link.channel.remoteStaticKey;
+    try {
+      const back = await dialLink({
+        identity: this.#options.identity,
+        network: this.#options.network,
+        role: 'supernode',
+        log: this.#log,
+        host,
+        port,
+        pattern: 'IK',
+        remoteStaticKey: key,
+        connectTimeoutMs: 2000,
+        handshakeTimeoutMs: 2000,
+      });
+      back.link.close();
+    } catch (err) {
+      this.#log.info({ claimed: address, err: errorMessage(err) }, 'peering refused: dial-back to the claimed address failed');
+      return false;
+    }
+    if (link.closed || !this.#running) return false;
+    const info: SupernodeInfo = { address, publicKey: key.toString('base64'), ...(claimed.altPorts ? { altPorts: claimed.altPorts } : {}) };
     const existing = this.#peers.get(deviceId);
     if (existing && existing.link !== link) {
       // Both sides dialled at once: keep the link opened by the lower device id.
       const keepIncoming = deviceId < this.#options.identity.deviceId;
-      if (!keepIncoming) return;
+      if (!keepIncoming) return false;
       existing.link.close();
     }
     this.#add({ link, info, deviceId, outgoing: false });
     this.learn([info]);
+    return true;
   }
 
   /** Dial more peers when below the target. */
@@ -146,6 +194,7 @@ export class SupernodePeers {
     const { host, port } = parseHostPort(address);
     this.#dialing.add(address);
     const started = this.#now();
+    let opened: Link | undefined;
     dialLink({
       identity: this.#options.identity,
       network: this.#options.network,
@@ -159,6 +208,7 @@ export class SupernodePeers {
       setup: (link) => this.#handlers(link),
     })
       .then(async ({ link, peer }) => {
+        opened = link;
         if (peer.deviceId === this.#options.identity.deviceId) {
           this.#selfAddresses.add(address);
           this.#options.hostCache.remove(address);
@@ -169,7 +219,7 @@ export class SupernodePeers {
         const answer = await link.request(Attach, { credential: { ...credential }, supernode: self });
         const info: SupernodeInfo = { address, publicKey: link.channel.remoteStaticKey.toString('base64') };
         this.#options.hostCache.recordSuccess(address, this.#now() - started, this.#now());
-        if (this.#peers.has(peer.deviceId) || !this.#running) {
+        if (this.#peers.has(peer.deviceId) || !this.#running || link.closed) {
           link.close();
           return;
         }
@@ -178,6 +228,7 @@ export class SupernodePeers {
         this.#log.info({ peer: address, deviceId: peer.deviceId }, 'peered with supernode');
       })
       .catch((err: unknown) => {
+        opened?.close();
         this.#options.hostCache.recordFailure(address, this.#now());
         this.#options.onHostCacheChange();
         this.#log.debug({ peer: address, err: errorMessage(err) }, 'cannot peer with supernode');
@@ -195,8 +246,13 @@ export class SupernodePeers {
     });
   }
 
-  /** Hand a STUN request to a peer on another address; false when there is none to ask. */
+  /** Hand a STUN request to a peer on another address; false when there is none to ask (or we are asking too often). */
   delegateStun(packet: Buffer, client: { host: string; port: number }): boolean {
+    const now = this.#now();
+    this.#delegateTokens = Math.min(DELEGATE_BURST, this.#delegateTokens + ((now - this.#delegateAt) / 1000) * DELEGATE_PER_SECOND);
+    this.#delegateAt = now;
+    if (this.#delegateTokens < 1) return false;
+    this.#delegateTokens -= 1;
     const self = this.#options.self();
     const selfHost = self ? parseHostPort(self.address).host : undefined;
     const others = [...this.#peers.values()].filter((p) => parseHostPort(p.info.address).host !== selfHost);
@@ -234,6 +290,12 @@ export class SupernodePeers {
   #isSelf(address: string): boolean {
     return this.#selfAddresses.has(address) || this.#options.self()?.address === address;
   }
+}
+
+/** An IP as text, with IPv4-mapped IPv6 reduced to IPv4. */
+function canonicalHost(host: string): string {
+  const h = host.startsWith('[') ? host.slice(1, -1) : host;
+  return h.toLowerCase().startsWith('::ffff:') && h.includes('.') ? h.slice(7) : h.toLowerCase();
 }
 
 function safeNormalize(address: string): string | undefined {

@@ -145,8 +145,14 @@ export class SupernodeService {
     };
     if (supernode) {
       clearTimeout(deadline);
-      this.#options.peers.acceptPeer(link, supernode, peer.deviceId);
-      this.#log.info({ peer: supernode.address, deviceId: peer.deviceId }, 'supernode peered with us');
+      // Checked in the background (dial-back); a claim that fails is dropped with its link.
+      this.#options.peers.acceptPeer(link, supernode, peer.deviceId).then(
+        (accepted) => {
+          if (accepted) this.#log.info({ peer: supernode.address, deviceId: peer.deviceId }, 'supernode peered with us');
+          else link.close(new PartylineError('ERR_PEER_REFUSED', 'supernode claim not confirmed'));
+        },
+        (err: unknown) => this.#log.error({ err: errorMessage(err) }, 'peer check failed'),
+      );
       return answer;
     }
     const existing = this.#attached.get(link);

@@ -98,6 +98,8 @@ export interface TunnelRelayOptions {
   idleMs?: number;
   /** Bytes a tunnel may carry each way: a login is a few kilobytes. */
   maxBytes?: number;
+  /** Tunnels open (or opening) on this supernode at once. */
+  maxTotal?: number;
 }
 
 /**
@@ -110,6 +112,7 @@ export class LoginTunnelRelay {
   #options: TunnelRelayOptions;
   #nextId = 1;
   #open = 0;
+  #opening = 0;
 
   constructor(options: TunnelRelayOptions) {
     this.#options = options;
@@ -122,6 +125,8 @@ export class LoginTunnelRelay {
   /** Serve tunnel requests on this link. */
   serve(link: Link): void {
     const sockets = new Map<number, { socket: Socket; upBytes: number }>();
+    let opening = 0;
+    const maxTotal = this.#options.maxTotal ?? 256;
     const maxPerLink = this.#options.maxPerLink ?? 2;
     const maxBytes = this.#options.maxBytes ?? 256 * 1024;
     const idleMs = this.#options.idleMs ?? 30_000;
@@ -130,10 +135,20 @@ export class LoginTunnelRelay {
     link.handle(TunnelOpen, async () => {
       const target = this.#options.loginServer;
       if (!target) throw new PartylineError('ERR_TUNNEL_UNAVAILABLE', 'this supernode knows no login server');
-      if (sockets.size >= maxPerLink) throw new PartylineError('ERR_TUNNEL_LIMIT', `at most ${maxPerLink} tunnels per link`);
+      // Reserve the slot before connecting: parallel requests must not all pass the check.
+      if (sockets.size + opening >= maxPerLink) throw new PartylineError('ERR_TUNNEL_LIMIT', `at most ${maxPerLink} tunnels per link`);
+      if (this.#open + this.#opening >= maxTotal) throw new PartylineError('ERR_TUNNEL_LIMIT', 'this supernode has too many login tunnels open; try again shortly');
       const id = this.#nextId;
       this.#nextId = this.#nextId >= 0xffff ? 1 : this.#nextId + 1;
-      const socket = await connectTcp(target.host, target.port, 3000);
+      opening++;
+      this.#opening++;
+      let socket: Socket;
+      try {
+        socket = await connectTcp(target.host, target.port, 3000);
+      } finally {
+        opening--;
+        this.#opening--;
+      }
       if (link.closed) {
         socket.destroy();
         throw new PartylineError('ERR_LINK_CLOSED', 'link closed while opening the tunnel');

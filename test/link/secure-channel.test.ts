@@ -129,3 +129,22 @@ describe('SecureChannel over TCP', () => {
     ca.close();
   });
 });
+
+describe('SecureChannel backpressure', () => {
+  it('drops a peer that stops reading instead of queueing without bound', async () => {
+    const [a, b] = await socketPair();
+    const [ca, cb] = await Promise.all([SecureChannel.establish(a, opts(alice, true)), SecureChannel.establish(b, opts(bob, false))]);
+    // b never starts reading; the kernel buffers fill, then the user-space queue.
+    b.pause();
+    const closed = new Promise<Error | undefined>((r) => ca.once('close', r));
+    let thrown: unknown;
+    try {
+      for (let i = 0; i < 10_000; i++) ca.send(Buffer.alloc(60_000));
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({ code: 'ERR_NOISE_BACKPRESSURE' });
+    expect(await closed).toMatchObject({ code: 'ERR_NOISE_BACKPRESSURE' });
+    cb.close(new Error('test done'));
+  });
+});

@@ -17,14 +17,15 @@ describe('two processes over TCP', () => {
 
   it('completes a Noise handshake with a running node, exchanges messages, and survives a garbage peer', async () => {
     const stateDir = await mkdtemp(join(tmpdir(), 'pl-node-'));
-    node = spawnCli(['start', '--log-level', 'debug'], { PARTYLINE_NODE__STATE_DIR: stateDir, PARTYLINE_NODE__LISTEN: '127.0.0.1', PARTYLINE_NETWORK__NAME: 'lab' });
+    // A supernode accepts links from anyone for a few seconds (time to show a credential); a phone accepts none.
+    node = spawnCli(['start', '--log-level', 'debug'], { PARTYLINE_NODE__STATE_DIR: stateDir, PARTYLINE_NODE__LISTEN: '127.0.0.1', PARTYLINE_NETWORK__NAME: 'lab', PARTYLINE_SUPERNODE__POLICY: 'always', PARTYLINE_SUPERNODE__ATTACH_TIMEOUT_S: '20' });
     const started = await node.waitFor((l) => l.msg === 'node started');
     const port = started.port as number;
     expect(port).toBeGreaterThan(0);
 
     const { link, peer } = await dialLink({ identity: generateIdentity(), network: 'lab', role: 'node', log: memoryLogger().log, host: '127.0.0.1', port });
     expect(peer.deviceId).toBe(started.deviceId);
-    expect(peer.role).toBe('node');
+    expect(peer.role).toBe('supernode');
     const rtt = await link.ping();
     expect(rtt).toBeGreaterThan(0);
 

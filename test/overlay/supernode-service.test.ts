@@ -99,3 +99,23 @@ describe('SupernodeService', () => {
     expect(await leaving).toEqual({ supernodes: [] });
   });
 });
+
+describe('SupernodeService against hostile peers', () => {
+  it('does not take a logged-in node for a supernode just because it says so', async () => {
+    const { service, port } = await startSupernode();
+    const mallory = generateIdentity();
+    const { link } = await dialLink({ identity: mallory, network: 'lab', role: 'node', log: memoryLogger().log, host: '127.0.0.1', port });
+    stops.push(() => link.close());
+    const closed = new Promise<Error | undefined>((r) => link.once('close', r));
+    // Claims a supernode at an address that is not where it comes from (and where nobody with its key listens).
+    await link.request(Attach, { credential: { ...credentialFor(mallory, 'mallory') }, supernode: { address: '127.0.0.1:9', publicKey: Buffer.alloc(32, 1).toString('base64') } });
+    await closed;
+    expect(service.attachedCount).toBe(0);
+  });
+
+  it('refuses supernode hints with duplicate extra ports at the schema', async () => {
+    const { supernodeInfo } = await import('../../src/overlay/messages.js');
+    expect(supernodeInfo.safeParse({ address: '10.0.0.1:4000', altPorts: [443, 443] }).success).toBe(false);
+    expect(supernodeInfo.safeParse({ address: '10.0.0.1:4000', altPorts: [443, 80] }).success).toBe(true);
+  });
+});
