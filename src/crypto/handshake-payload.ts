@@ -2,6 +2,7 @@ import { NoiseError } from '../errors.js';
 import type { Credential } from './credential.js';
 import { parseCredential } from './credential.js';
 import { deviceIdFromKey, signWith, verifySignature } from './identity.js';
+import { unpooled } from '../util/unpooled.js';
 import type { Identity } from './identity.js';
 
 /**
@@ -64,7 +65,7 @@ export function verifyHandshakePayload(bytes: Buffer, remoteStaticKey: Buffer): 
   if (typeof p.key !== 'string' || typeof p.sig !== 'string' || !BASE64.test(p.key) || !BASE64.test(p.sig)) {
     throw new NoiseError('ERR_NOISE_PAYLOAD', 'handshake payload: key and sig must be base64 strings');
   }
-  const key = Buffer.from(p.key, 'base64');
+  const key = unpooled(Buffer.from(p.key, 'base64'));
   if (key.length !== 32) throw new NoiseError('ERR_NOISE_PAYLOAD', `handshake payload.key: length ${key.length}, expected 32`);
   if (!verifySignature(key, Buffer.concat([DOMAIN, remoteStaticKey]), Buffer.from(p.sig, 'base64'))) {
     throw new NoiseError('ERR_NOISE_PAYLOAD_SIGNATURE', 'handshake payload: identity key did not sign this Noise key');

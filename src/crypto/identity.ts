@@ -28,19 +28,20 @@ export const IDENTITY_FILE = 'identity.json';
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
 function base32(bytes: Uint8Array): string {
-  let out = '';
+  const out: string[] = [];
   let bits = 0;
   let value = 0;
   for (const byte of bytes) {
     value = (value << 8) | byte;
     bits += 8;
     while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
+      out.push(BASE32[(value >>> (bits - 5)) & 31]!);
       bits -= 5;
     }
   }
-  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
-  return out;
+  if (bits > 0) out.push(BASE32[(value << (5 - bits)) & 31]!);
+  // join() gives a flat string: a `+=` chain stays a tree of string pieces for as long as the id lives.
+  return out.join('');
 }
 
 /** Device id: 16 base32 characters of SHA-256 over the Ed25519 public key. */
@@ -49,10 +50,13 @@ export function deviceIdFromKey(signingPublicKey: Uint8Array): string {
 }
 
 function rawKeys(type: 'ed25519' | 'x25519'): { publicKey: Buffer; privateKey: Buffer } {
-  const pair = type === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('x25519');
-  const pub = pair.publicKey.export({ format: 'jwk' });
-  const priv = pair.privateKey.export({ format: 'jwk' });
-  return { publicKey: Buffer.from(pub.x as string, 'base64url'), privateKey: Buffer.from(priv.d as string, 'base64url') };
+  // DER from the generation job itself, not a JWK export of the KeyObject (see noise/dh.ts generateKeyPair).
+  const pair =
+    type === 'ed25519'
+      ? generateKeyPairSync('ed25519', { publicKeyEncoding: { type: 'spki', format: 'der' }, privateKeyEncoding: { type: 'pkcs8', format: 'der' } })
+      : generateKeyPairSync('x25519', { publicKeyEncoding: { type: 'spki', format: 'der' }, privateKeyEncoding: { type: 'pkcs8', format: 'der' } });
+  // The raw key is the last 32 bytes of both encodings (RFC 8410).
+  return { publicKey: Buffer.from(pair.publicKey.subarray(-32)), privateKey: Buffer.from(pair.privateKey.subarray(-32)) };
 }
 
 export function generateIdentity(): Identity {

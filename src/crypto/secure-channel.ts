@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 export type ByteStream = Duplex & { remoteAddress?: string | undefined; remotePort?: number | undefined; localPort?: number | undefined };
 import { AbortedError, NoiseError, PartylineError, TimeoutError } from '../errors.js';
 import { FrameDecoder, encodeFrame } from '../wire/frame.js';
+import { unpooled } from '../util/unpooled.js';
 import { HandshakeState, MAX_NOISE_MESSAGE } from './noise/index.js';
 import type { CipherState, KeyPair } from './noise/index.js';
 
@@ -80,9 +81,10 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     this.#socket = socket;
     this.#send = state.send;
     this.#receive = state.receive;
-    this.remoteStaticKey = state.remoteStaticKey;
-    this.remotePayload = state.remotePayload;
-    this.handshakeHash = state.handshakeHash;
+    // These live as long as the link: keep them out of Node's shared buffer pool.
+    this.remoteStaticKey = unpooled(state.remoteStaticKey);
+    this.remotePayload = unpooled(state.remotePayload);
+    this.handshakeHash = unpooled(state.handshakeHash);
     this.peer = state.peer;
     this.#rekeyInterval = rekeyInterval;
     this.#leftover = state.leftover;

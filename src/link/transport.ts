@@ -101,8 +101,8 @@ export async function establishLink(socket: ByteStream, options: Omit<DialOption
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const where = options.host !== undefined ? `${options.host}:${options.port}` : socket.remoteAddress ?? 'stream';
-  const link = new Link(channel, { ...options.link, log: options.log.child({ peer: where }) });
+  // Link log lines carry the peer address themselves: no child logger per link (memory on supernodes).
+  const link = new Link(channel, { ...options.link, log: options.log });
   const peer = channel.peer as VerifiedPeer;
   try {
     options.setup?.(link, peer);
@@ -206,7 +206,7 @@ export class LinkServer {
     }).then(
       (channel) => {
         const peer = channel.peer as VerifiedPeer;
-        const link = new Link(channel, { ...this.#options.link, log: this.#log.child({ peer: `${address}:${socket.remotePort}` }) });
+        const link = new Link(channel, { ...this.#options.link, log: this.#log });
         try {
           this.#options.onLink({ link, peer });
         } catch (err) {

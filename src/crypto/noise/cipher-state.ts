@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 
 import { NoiseError } from '../../errors.js';
 import { KEY_LEN, MAX_NOISE_MESSAGE, MAX_NONCE, TAG_LEN } from './constants.js';
+import { unpooled } from '../../util/unpooled.js';
 
 /**
  * CipherState (Noise section 5.1) with ChaChaPoly (section 12.3): a key k
@@ -26,7 +27,7 @@ export class CipherState {
   /** InitializeKey(key): set k (or clear it with undefined) and reset n to 0. */
   initializeKey(key: Buffer | undefined): void {
     if (key !== undefined) checkKey(key);
-    this.#k = key === undefined ? undefined : Buffer.from(key);
+    this.#k = key === undefined ? undefined : unpooled(key);
     this.#n = 0n;
   }
 
@@ -76,7 +77,7 @@ export class CipherState {
   /** Rekey(): k = first 32 bytes of ENCRYPT(k, 2^64-1, empty, 32 zero bytes); n is unchanged (section 11.3). */
   rekey(): void {
     if (this.#k === undefined) throw new NoiseError('ERR_NOISE_STATE', 'rekey: cipher state has no key');
-    this.#k = Buffer.from(encrypt(this.#k, MAX_NONCE, Buffer.alloc(0), Buffer.alloc(KEY_LEN)).subarray(0, KEY_LEN));
+    this.#k = unpooled(encrypt(this.#k, MAX_NONCE, Buffer.alloc(0), Buffer.alloc(KEY_LEN)).subarray(0, KEY_LEN));
   }
 
   #checkNonce(): void {

@@ -26,11 +26,14 @@ const checkedPairs = new WeakMap<KeyPair, KeyPair>();
 
 /** Generate a fresh X25519 key pair (GENERATE_KEYPAIR). */
 export function generateKeyPair(): KeyPair {
-  const { privateKey } = generateKeyPairSync('x25519');
-  const jwk = privateKey.export({ format: 'jwk' });
-  const pair = { privateKey: Buffer.from(jwk.d!, 'base64url'), publicKey: Buffer.from(jwk.x!, 'base64url') };
-  privateKeyObjects.set(pair, privateKey);
-  return pair;
+  // Encoded by the key-generation job itself. Exporting a fresh KeyObject as JWK can deadlock
+  // Node 20 (the export holds the key's lock while allocating; a GC then finalises the key
+  // generation job, which waits for the same lock): seen after ~200,000 handshakes.
+  const { privateKey, publicKey } = generateKeyPairSync('x25519', {
+    publicKeyEncoding: { type: 'spki', format: 'der' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+  });
+  return { privateKey: Buffer.from(privateKey.subarray(-DH_LEN)), publicKey: Buffer.from(publicKey.subarray(-DH_LEN)) };
 }
 
 /** The raw public key belonging to a raw 32-byte private key. */
