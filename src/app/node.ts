@@ -14,6 +14,7 @@ import type { Identity } from '../crypto/identity.js';
 import { PartylineError, errorMessage } from '../errors.js';
 import { LinkServer } from '../link/transport.js';
 import type { PeerLink } from '../link/transport.js';
+import type { LinkHandlers } from '../link/link.js';
 import { CredentialKeeper } from '../overlay/credential-keeper.js';
 import { isFinalLoginError } from '../overlay/credential-keeper.js';
 import type { HostCache } from '../overlay/host-cache.js';
@@ -258,7 +259,7 @@ export class PartylineNode {
       tunnels: new LoginTunnelRelay({ loginServer: loginServer.address ? parseHostPort(loginServer.address) : undefined, log }),
     });
     this.#service.start();
-    await this.#listen(identity, this.config.supernode.ports, (peerLink) => this.#service!.accept(peerLink));
+    await this.#listen(identity, this.config.supernode.ports, (peerLink) => this.#service!.accept(peerLink), this.#service.handlers);
     advertised.info = this.#selfInfo(identity);
     this.#udp = await this.#openUdp(advertised.info ? parseHostPort(advertised.info.address).host : this.config.node.listen);
     if (!advertised.info) log.warn('supernode.advertise is not set and node.listen is not a specific address: other supernodes cannot be told where this one is');
@@ -360,7 +361,7 @@ export class PartylineNode {
   }
 
   /** Bind `node.port` (or the port chosen at first start, kept in node.json, or choose one now) and any extra ports. */
-  async #listen(identity: Identity, extraPorts: readonly number[], onLink: (peerLink: PeerLink) => void): Promise<void> {
+  async #listen(identity: Identity, extraPorts: readonly number[], onLink: (peerLink: PeerLink) => void, handlers?: LinkHandlers): Promise<void> {
     const { stateDir, listen } = this.config.node;
     const configured = this.config.node.port;
     const saved = configured === 0 ? await readNodeState(stateDir) : undefined;
@@ -375,6 +376,7 @@ export class PartylineNode {
         port,
         maxConnections: this.role === 'supernode' ? this.config.supernode.maxNodes + 100 : 64,
         maxPerAddress: this.config.supernode.maxLinksPerAddress,
+        ...(handlers ? { link: { handlers } } : {}),
         onLink,
       });
     let lastError: unknown;

@@ -9,6 +9,26 @@ import { defineRequest, formatIssues } from '../wire/messages.js';
 
 import type { NoticeDef, RequestDef } from '../wire/messages.js';
 
+/**
+ * Request and notice handlers by message type. A service builds one table
+ * and hands it to every link it accepts (LinkOptions.handlers), so ten
+ * thousand attached nodes cost one table, not ten thousand.
+ */
+export class LinkHandlers {
+  readonly requests = new Map<string, { def: RequestDef<unknown, unknown>; handler: RequestHandler }>();
+  readonly notices = new Map<string, { def: NoticeDef<unknown>; handler: NoticeHandler }>();
+
+  handle<Req, Res>(def: RequestDef<Req, Res>, handler: (body: Req, link: Link) => Res | Promise<Res>): this {
+    this.requests.set(def.type, { def: def as RequestDef<unknown, unknown>, handler: handler as RequestHandler });
+    return this;
+  }
+
+  onNotice<Body>(def: NoticeDef<Body>, handler: (body: Body, link: Link) => void): this {
+    this.notices.set(def.type, { def: def as NoticeDef<unknown>, handler: handler as NoticeHandler });
+    return this;
+  }
+}
+
 /** The peer answered a request with an error. `code` is the peer's stable code. */
 export class RemoteError extends PartylineError {
   readonly remoteCode: string;
@@ -30,6 +50,8 @@ export interface LinkOptions {
   /** Protocol errors (invalid bodies, unknown requests) tolerated before the link is closed. */
   maxProtocolErrors?: number;
   now?: () => number;
+  /** A handler table shared with other links (a service's handlers); this link's own come first. */
+  handlers?: LinkHandlers;
 }
 
 interface Pending {
@@ -55,6 +77,8 @@ export const LinkPing = defineRequest(
   z.object({ t: z.number().int().nonnegative() }).strict(),
   z.object({ t: z.number().int().nonnegative() }).strict(),
 );
+
+const BUILT_IN = new LinkHandlers().handle(LinkPing, (body) => ({ t: body.t }));
 const MAX_ID = 0xffffffff;
 
 /**
@@ -66,8 +90,10 @@ const MAX_ID = 0xffffffff;
 export class Link extends EventEmitter<LinkEvents> {
   readonly channel: SecureChannel;
   #log: Logger;
-  #requestHandlers = new Map<string, { def: RequestDef<unknown, unknown>; handler: RequestHandler }>();
-  #noticeHandlers = new Map<string, { def: NoticeDef<unknown>; handler: NoticeHandler }>();
+  /** Handlers registered on this link alone; created on first use. */
+  #own: LinkHandlers | undefined;
+  /** Handlers shared by every link of a service (one table instead of one per link). */
+  readonly #shared: LinkHandlers | undefined;
   #pending = new Map<number, Pending>();
   #nextId = 1;
   #timeoutMs: number;
@@ -94,9 +120,9 @@ export class Link extends EventEmitter<LinkEvents> {
     this.#tokensAt = this.#now();
     this.#maxProtocolErrors = options.maxProtocolErrors ?? 10;
     this.lastReceived = this.#now();
+    this.#shared = options.handlers;
     channel.on('message', this.#onMessage);
     channel.on('close', this.#onChannelClose);
-    this.handle(LinkPing, (body) => ({ t: body.t }));
     if (channel.closed) queueMicrotask(() => this.#onChannelClose(undefined));
   }
 
@@ -117,13 +143,18 @@ export class Link extends EventEmitter<LinkEvents> {
     return this.channel.remoteAddress;
   }
 
+  /** The shared handler table this link was created with, if any. */
+  get sharedHandlers(): LinkHandlers | undefined {
+    return this.#shared;
+  }
+
   handle<Req, Res>(def: RequestDef<Req, Res>, handler: (body: Req, link: Link) => Res | Promise<Res>): this {
-    this.#requestHandlers.set(def.type, { def: def as RequestDef<unknown, unknown>, handler: handler as RequestHandler });
+    (this.#own ??= new LinkHandlers()).handle(def, handler);
     return this;
   }
 
   onNotice<Body>(def: NoticeDef<Body>, handler: (body: Body, link: Link) => void): this {
-    this.#noticeHandlers.set(def.type, { def: def as NoticeDef<unknown>, handler: handler as NoticeHandler });
+    (this.#own ??= new LinkHandlers()).onNotice(def, handler);
     return this;
   }
 
@@ -272,7 +303,7 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   #onRequest(envelope: Envelope, id: number): void {
-    const entry = this.#requestHandlers.get(envelope.type);
+    const entry = this.#own?.requests.get(envelope.type) ?? this.#shared?.requests.get(envelope.type) ?? BUILT_IN.requests.get(envelope.type);
     if (!entry) {
       this.#protocolError(id, 'ERR_WIRE_UNKNOWN_TYPE', `unknown request type ${envelope.type}`);
       return;
@@ -301,7 +332,7 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   #onNotice(envelope: Envelope): void {
-    const entry = this.#noticeHandlers.get(envelope.type);
+    const entry = this.#own?.notices.get(envelope.type) ?? this.#shared?.notices.get(envelope.type);
     if (!entry) {
       this.#protocolError(undefined, 'ERR_WIRE_UNKNOWN_TYPE', `unknown message type ${envelope.type}`);
       return;

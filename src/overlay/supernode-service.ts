@@ -2,6 +2,7 @@ import { verifyCredential } from '../crypto/credential.js';
 import type { Credential } from '../crypto/credential.js';
 import type { VerifiedPeer } from '../crypto/handshake-payload.js';
 import { PartylineError, errorMessage } from '../errors.js';
+import { LinkHandlers } from '../link/link.js';
 import type { Link } from '../link/link.js';
 import type { PeerLink } from '../link/transport.js';
 import type { Logger } from '../system/logging.js';
@@ -33,6 +34,7 @@ export interface AttachedNode {
   attachedAt: number;
   expires: number;
   link: Link;
+  peer: VerifiedPeer;
 }
 
 /** A credential may be renewed up to this long after it expired before the link is dropped. */
@@ -48,8 +50,13 @@ export class SupernodeService {
   #options: SupernodeServiceOptions;
   #log: Logger;
   #attached = new Map<Link, AttachedNode>();
+  /** Links that have not attached yet: what their handshake proved, and when they must have attached by. */
+  #pending = new Map<Link, { peer: VerifiedPeer; deadline: number }>();
+  /** One handler table for every link this service accepts (LinkServer passes it to each Link). */
+  readonly handlers = new LinkHandlers();
   #sweepTimer: NodeJS.Timeout | undefined;
   #gossipTimer: NodeJS.Timeout | undefined;
+  #deadlineTimer: NodeJS.Timeout | undefined;
   #running = false;
   #now: () => number;
 
@@ -57,6 +64,8 @@ export class SupernodeService {
     this.#options = options;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
+    this.handlers.handle(Attach, (body, link) => this.#attachRequest(link, body.credential, body.supernode));
+    options.tunnels.register(this.handlers);
   }
 
   get attachedCount(): number {
@@ -73,6 +82,9 @@ export class SupernodeService {
     const sweepMs = Math.max(500, (this.#options.keepAliveS * 1000) / 2);
     this.#sweepTimer = setInterval(() => this.#sweep(), sweepMs);
     this.#sweepTimer.unref();
+    // One timer for every attach deadline, instead of one per link.
+    this.#deadlineTimer = setInterval(() => this.#dropLate(), Math.min(500, this.#options.attachTimeoutMs));
+    this.#deadlineTimer.unref();
     this.#gossipTimer = setInterval(() => this.#gossip(), 30_000);
     this.#gossipTimer.unref();
   }
@@ -83,6 +95,7 @@ export class SupernodeService {
     this.#running = false;
     clearInterval(this.#sweepTimer);
     clearInterval(this.#gossipTimer);
+    clearInterval(this.#deadlineTimer);
     const others = this.#options.peers.list(10, this.#options.self()?.address);
     for (const node of this.#attached.values()) {
       try {
@@ -101,26 +114,40 @@ export class SupernodeService {
       link.close();
       return;
     }
-    this.#options.tunnels.serve(link);
-    const deadline = setTimeout(() => {
-      if (!this.#attached.has(link) && !link.closed) {
-        this.#log.info({ peer: link.remoteAddress, deviceId: peer.deviceId }, 'dropping link: no credential in time');
-        link.close(new PartylineError('ERR_ATTACH_TIMEOUT', `no valid credential within ${this.#options.attachTimeoutMs} ms`));
-      }
-    }, this.#options.attachTimeoutMs);
-    deadline.unref();
-    link.once('close', () => {
-      clearTimeout(deadline);
+    if (link.sharedHandlers !== this.handlers) {
+      // A link made without this service's table (tests, other listeners): give it its own handlers.
+      this.#options.tunnels.serve(link);
+      link.handle(Attach, (body) => this.#attachRequest(link, body.credential, body.supernode));
+    }
+    this.#pending.set(link, { peer, deadline: this.#now() + this.#options.attachTimeoutMs });
+    link.on('close', () => {
+      this.#pending.delete(link);
       const node = this.#attached.get(link);
       if (node) {
         this.#attached.delete(link);
         this.#log.info({ user: node.user, deviceId: node.deviceId }, 'node detached');
       }
     });
-    link.handle(Attach, (body) => this.#attach(link, peer, body.credential, body.supernode, deadline));
   }
 
-  #attach(link: Link, peer: VerifiedPeer, rawCredential: Record<string, unknown>, supernode: SupernodeInfo | undefined, deadline: NodeJS.Timeout) {
+  #dropLate(): void {
+    const now = this.#now();
+    for (const [link, { peer, deadline }] of this.#pending) {
+      if (deadline > now) continue;
+      this.#pending.delete(link);
+      if (this.#attached.has(link) || link.closed) continue;
+      this.#log.info({ peer: link.remoteAddress, deviceId: peer.deviceId }, 'dropping link: no credential in time');
+      link.close(new PartylineError('ERR_ATTACH_TIMEOUT', `no valid credential within ${this.#options.attachTimeoutMs} ms`));
+    }
+  }
+
+  #attachRequest(link: Link, credential: Record<string, unknown>, supernode: SupernodeInfo | undefined) {
+    const peer = this.#pending.get(link)?.peer ?? this.#attached.get(link)?.peer;
+    if (!peer) throw new PartylineError('ERR_ATTACH_STATE', 'this link is not waiting to attach');
+    return this.#attach(link, peer, credential, supernode);
+  }
+
+  #attach(link: Link, peer: VerifiedPeer, rawCredential: Record<string, unknown>, supernode: SupernodeInfo | undefined) {
     const loginServerKey = this.#options.loginServerKey;
     if (!loginServerKey) {
       throw new PartylineError('ERR_ATTACH_NO_TRUST', 'this supernode has no login server key (network.loginServer.publicKey) to check credentials with');
@@ -144,7 +171,7 @@ export class SupernodeService {
       user: credential.user,
     };
     if (supernode) {
-      clearTimeout(deadline);
+      this.#pending.delete(link);
       // Checked in the background (dial-back); a claim that fails is dropped with its link.
       this.#options.peers.acceptPeer(link, supernode, peer.deviceId).then(
         (accepted) => {
@@ -164,8 +191,8 @@ export class SupernodeService {
     if (this.#attached.size >= this.#options.maxNodes) {
       throw new PartylineError('ERR_ATTACH_FULL', `this supernode serves its maximum of ${this.#options.maxNodes} nodes`);
     }
-    clearTimeout(deadline);
-    this.#attached.set(link, { user: credential.user, deviceId: credential.deviceId, observed, attachedAt: now, expires: credential.expires, link });
+    this.#pending.delete(link);
+    this.#attached.set(link, { user: credential.user, deviceId: credential.deviceId, observed, attachedAt: now, expires: credential.expires, link, peer });
     this.#log.info({ user: credential.user, deviceId: credential.deviceId, observed }, 'node attached');
     return answer;
   }

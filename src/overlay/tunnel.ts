@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { PartylineError } from '../errors.js';
-import type { Link } from '../link/link.js';
+import type { Link, LinkHandlers } from '../link/link.js';
 import type { Logger } from '../system/logging.js';
 import { TunnelClose, TunnelData, TunnelOpen } from './messages.js';
 
@@ -113,6 +113,7 @@ export class LoginTunnelRelay {
   #nextId = 1;
   #open = 0;
   #opening = 0;
+  #links = new Map<Link, LinkTunnels>();
 
   constructor(options: TunnelRelayOptions) {
     this.#options = options;
@@ -122,86 +123,114 @@ export class LoginTunnelRelay {
     return this.#open;
   }
 
-  /** Serve tunnel requests on this link. */
-  serve(link: Link): void {
-    const sockets = new Map<number, { socket: Socket; upBytes: number }>();
-    let opening = 0;
-    const maxTotal = this.#options.maxTotal ?? 256;
-    const maxPerLink = this.#options.maxPerLink ?? 2;
-    const maxBytes = this.#options.maxBytes ?? 256 * 1024;
-    const idleMs = this.#options.idleMs ?? 30_000;
-    const log = this.#options.log;
-
-    link.handle(TunnelOpen, async () => {
-      const target = this.#options.loginServer;
-      if (!target) throw new PartylineError('ERR_TUNNEL_UNAVAILABLE', 'this supernode knows no login server');
-      // Reserve the slot before connecting: parallel requests must not all pass the check.
-      if (sockets.size + opening >= maxPerLink) throw new PartylineError('ERR_TUNNEL_LIMIT', `at most ${maxPerLink} tunnels per link`);
-      if (this.#open + this.#opening >= maxTotal) throw new PartylineError('ERR_TUNNEL_LIMIT', 'this supernode has too many login tunnels open; try again shortly');
-      const id = this.#nextId;
-      this.#nextId = this.#nextId >= 0xffff ? 1 : this.#nextId + 1;
-      opening++;
-      this.#opening++;
-      let socket: Socket;
-      try {
-        socket = await connectTcp(target.host, target.port, 3000);
-      } finally {
-        opening--;
-        this.#opening--;
-      }
-      if (link.closed) {
-        socket.destroy();
-        throw new PartylineError('ERR_LINK_CLOSED', 'link closed while opening the tunnel');
-      }
-      sockets.set(id, { socket, upBytes: 0 });
-      this.#open++;
-      let downBytes = 0;
-      socket.setTimeout(idleMs, () => socket.destroy());
-      socket.on('data', (data: Buffer) => {
-        downBytes += data.length;
-        if (downBytes > maxBytes) {
-          socket.destroy();
-          return;
-        }
-        if (!link.closed) {
-          for (let offset = 0; offset < data.length; offset += CHUNK) {
-            link.notify(TunnelData, { tunnel: id, data: data.subarray(offset, offset + CHUNK).toString('base64') });
-          }
-        }
-      });
-      socket.on('error', (err) => log.debug({ tunnel: id, err: err.message }, 'tunnel socket error'));
-      socket.on('close', () => {
-        if (sockets.delete(id)) {
-          this.#open--;
-          if (!link.closed) link.notify(TunnelClose, { tunnel: id });
-        }
-      });
-      socket.on('end', () => socket.end());
-      log.debug({ tunnel: id, peer: link.remoteAddress }, 'login tunnel opened');
-      return { tunnel: id };
-    });
-    link.onNotice(TunnelData, (body) => {
-      const tunnel = sockets.get(body.tunnel);
-      if (!tunnel) return;
-      const data = Buffer.from(body.data, 'base64');
-      tunnel.upBytes += data.length;
-      if (tunnel.upBytes > maxBytes) tunnel.socket.destroy();
-      else tunnel.socket.write(data);
-    });
-    link.onNotice(TunnelClose, (body) => {
-      const tunnel = sockets.get(body.tunnel);
-      if (tunnel) {
-        sockets.delete(body.tunnel);
-        this.#open--;
-        tunnel.socket.destroy();
-      }
-    });
-    link.once('close', () => {
-      for (const tunnel of sockets.values()) tunnel.socket.destroy();
-      this.#open -= sockets.size;
-      sockets.clear();
-    });
+  /** Register the tunnel handlers in a table shared by many links (per-link state appears with the first tunnel). */
+  register(handlers: LinkHandlers): void {
+    handlers.handle(TunnelOpen, (_body, link) => this.#open_(link));
+    handlers.onNotice(TunnelData, (body, link) => this.#data(link, body.tunnel, body.data));
+    handlers.onNotice(TunnelClose, (body, link) => this.#close(link, body.tunnel));
   }
+
+  /** Serve tunnel requests on this link (when it has no shared table with the handlers). */
+  serve(link: Link): void {
+    if (link.sharedHandlers?.requests.has(TunnelOpen.type)) return;
+    link.handle(TunnelOpen, () => this.#open_(link));
+    link.onNotice(TunnelData, (body) => this.#data(link, body.tunnel, body.data));
+    link.onNotice(TunnelClose, (body) => this.#close(link, body.tunnel));
+  }
+
+  #state(link: Link): LinkTunnels {
+    let state = this.#links.get(link);
+    if (!state) {
+      const created: LinkTunnels = { sockets: new Map(), opening: 0 };
+      state = created;
+      this.#links.set(link, created);
+      link.once('close', () => {
+        for (const tunnel of created.sockets.values()) tunnel.socket.destroy();
+        this.#open -= created.sockets.size;
+        created.sockets.clear();
+        this.#links.delete(link);
+      });
+    }
+    return state;
+  }
+
+  async #open_(link: Link): Promise<{ tunnel: number }> {
+    const target = this.#options.loginServer;
+    if (!target) throw new PartylineError('ERR_TUNNEL_UNAVAILABLE', 'this supernode knows no login server');
+    const maxPerLink = this.#options.maxPerLink ?? 2;
+    const maxTotal = this.#options.maxTotal ?? 256;
+    const state = this.#state(link);
+    // Reserve the slot before connecting: parallel requests must not all pass the check.
+    if (state.sockets.size + state.opening >= maxPerLink) throw new PartylineError('ERR_TUNNEL_LIMIT', `at most ${maxPerLink} tunnels per link`);
+    if (this.#open + this.#opening >= maxTotal) throw new PartylineError('ERR_TUNNEL_LIMIT', 'this supernode has too many login tunnels open; try again shortly');
+    const id = this.#nextId;
+    this.#nextId = this.#nextId >= 0xffff ? 1 : this.#nextId + 1;
+    state.opening++;
+    this.#opening++;
+    let socket: Socket;
+    try {
+      socket = await connectTcp(target.host, target.port, 3000);
+    } finally {
+      state.opening--;
+      this.#opening--;
+    }
+    if (link.closed) {
+      socket.destroy();
+      throw new PartylineError('ERR_LINK_CLOSED', 'link closed while opening the tunnel');
+    }
+    const maxBytes = this.#options.maxBytes ?? 256 * 1024;
+    const log = this.#options.log;
+    state.sockets.set(id, { socket, upBytes: 0 });
+    this.#open++;
+    let downBytes = 0;
+    socket.setTimeout(this.#options.idleMs ?? 30_000, () => socket.destroy());
+    socket.on('data', (data: Buffer) => {
+      downBytes += data.length;
+      if (downBytes > maxBytes) {
+        socket.destroy();
+        return;
+      }
+      if (!link.closed) {
+        for (let offset = 0; offset < data.length; offset += CHUNK) {
+          link.notify(TunnelData, { tunnel: id, data: data.subarray(offset, offset + CHUNK).toString('base64') });
+        }
+      }
+    });
+    socket.on('error', (err) => log.debug({ tunnel: id, err: err.message }, 'tunnel socket error'));
+    socket.on('close', () => {
+      if (state.sockets.delete(id)) {
+        this.#open--;
+        if (!link.closed) link.notify(TunnelClose, { tunnel: id });
+      }
+    });
+    socket.on('end', () => socket.end());
+    log.debug({ tunnel: id, peer: link.remoteAddress }, 'login tunnel opened');
+    return { tunnel: id };
+  }
+
+  #data(link: Link, id: number, data64: string): void {
+    const tunnel = this.#links.get(link)?.sockets.get(id);
+    if (!tunnel) return;
+    const data = Buffer.from(data64, 'base64');
+    tunnel.upBytes += data.length;
+    if (tunnel.upBytes > (this.#options.maxBytes ?? 256 * 1024)) tunnel.socket.destroy();
+    else tunnel.socket.write(data);
+  }
+
+  #close(link: Link, id: number): void {
+    const state = this.#links.get(link);
+    const tunnel = state?.sockets.get(id);
+    if (state && tunnel) {
+      state.sockets.delete(id);
+      this.#open--;
+      tunnel.socket.destroy();
+    }
+  }
+}
+
+interface LinkTunnels {
+  sockets: Map<number, { socket: Socket; upBytes: number }>;
+  opening: number;
 }
 
 function connectTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
