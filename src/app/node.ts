@@ -25,6 +25,12 @@ import { SupernodePeers } from '../overlay/supernode-peers.js';
 import { SupernodeService } from '../overlay/supernode-service.js';
 import { LoginTunnelRelay } from '../overlay/tunnel.js';
 import { classifyNat } from '../nat/nat-probe.js';
+import { IndexService } from '../overlay/index/index-service.js';
+import { NodeIndexPublish, NodeIndexSearch, RECORD_REFRESH_MS } from '../overlay/index/node-messages.js';
+import type { NodeIndexSearchResponse } from '../overlay/index/node-messages.js';
+import { nextSeq, signLocationRecord } from '../overlay/index/record.js';
+import { DirectoryLookup } from '../login/messages.js';
+import { dialLink } from '../link/transport.js';
 import { UdpEndpoint } from '../nat/udp-endpoint.js';
 import { componentLogger } from '../system/logging.js';
 import type { Logger } from '../system/logging.js';
@@ -75,6 +81,9 @@ export class PartylineNode {
   #natTimer: NodeJS.Timeout | undefined;
   #classifying = false;
   #natCheckedAt = 0;
+  #index: IndexService | undefined;
+  #recordSeq: number | undefined;
+  #publishTimer: NodeJS.Timeout | undefined;
   /** Control commands: served on the Unix socket, and later to MQTT and the terminal UI. */
   readonly controls: ControlRegistry;
 
@@ -83,6 +92,11 @@ export class PartylineNode {
     this.#log = log;
     this.controls = new ControlRegistry({ log: componentLogger(log, 'control') });
     this.controls.register('status', { args: z.object({}).strict(), describe: 'node status', handler: () => this.status() });
+    this.controls.register('search', {
+      args: z.object({ user: z.string().min(1).max(64) }).strict(),
+      describe: 'find a user in the network (global index, then the login server)',
+      handler: (args) => this.search(args.user),
+    });
   }
 
   get role(): NodeRole {
@@ -132,7 +146,9 @@ export class PartylineNode {
     this.#stopped = true;
     clearTimeout(this.#loginTimer);
     clearInterval(this.#natTimer);
+    clearInterval(this.#publishTimer);
     await this.#control?.stop();
+    this.#index?.stop();
     // Reverse order of start: tell nodes and peers, then close the listeners, then flush state.
     this.#service?.stop();
     this.#peers?.stop();
@@ -168,6 +184,36 @@ export class PartylineNode {
     if (this.#service) status.attachedNodes = this.#service.attachedCount;
     if (this.#peers) status.peers = this.#peers.size;
     return status;
+  }
+
+  /** Look a user up: an ordinary node asks its supernode; a supernode asks the index itself. */
+  async search(user: string): Promise<NodeIndexSearchResponse> {
+    if (this.#index) return this.#index.answerSearch(user);
+    const link = this.#overlay?.link;
+    if (!link) throw new PartylineError('ERR_NOT_ATTACHED', 'not attached to a supernode: cannot search now');
+    return link.request(NodeIndexSearch, { user }, { timeoutMs: 10_000 });
+  }
+
+  /** Publish this device's signed location record through its supernode (after attaching, then every 30 min). */
+  #publishRecord(): void {
+    const link = this.#overlay?.link;
+    const attached = this.#overlay?.supernode;
+    const credential = this.#credentials?.current();
+    if (!link || !attached || !credential || !this.#identity) return;
+    const now = Date.now();
+    this.#recordSeq = nextSeq(this.#recordSeq, now);
+    const addresses = [this.#nat.publicAddress, `${this.config.node.listen}:${this.port}`]
+      .filter((a): a is string => a !== null && !a.startsWith('0.0.0.0') && !a.startsWith('::'))
+      .filter((a, i, all) => all.indexOf(a) === i);
+    const record = signLocationRecord(
+      { user: credential.user, device: { deviceId: this.#identity.deviceId, supernode: attached.address, addresses, since: attached.since }, seq: this.#recordSeq, issued: now },
+      credential,
+      this.#identity.signing,
+    );
+    link.request(NodeIndexPublish, { record: { ...record } }, { timeoutMs: 10_000 }).then(
+      (answer) => this.#log.debug({ replicas: answer.replicas }, 'location record published'),
+      (err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'cannot publish the location record'),
+    );
   }
 
   async #openHostCache(): Promise<void> {
@@ -219,7 +265,12 @@ export class PartylineNode {
       keepAliveS: this.config.network.keepAliveS,
     });
     // Classify the NAT whenever the node (re-)attaches, and every 5 minutes (DESIGN.md "Joining the network", step 4).
-    this.#overlay.on('attached', () => this.#classifyNat());
+    this.#overlay.on('attached', () => {
+      this.#classifyNat();
+      this.#publishRecord();
+    });
+    this.#publishTimer = setInterval(() => this.#publishRecord(), RECORD_REFRESH_MS);
+    this.#publishTimer.unref();
     this.#natTimer = setInterval(() => this.#classifyNat(), 5 * 60_000);
     this.#natTimer.unref();
     if (!this.config.account.user) {
@@ -246,6 +297,7 @@ export class PartylineNode {
       peerLinks: this.config.supernode.peerLinks,
       keepAliveS: this.config.network.keepAliveS,
       onStunDelegate: (packet, client) => this.#udp?.answerOnBehalf(packet, { address: client.host, port: client.port }),
+      onPeer: (info) => this.#index?.contactsFromPeers([info]),
     });
     this.#service = new SupernodeService({
       network: this.config.network.name,
@@ -257,14 +309,50 @@ export class PartylineNode {
       peers: this.#peers,
       self: () => advertised.info,
       tunnels: new LoginTunnelRelay({ loginServer: loginServer.address ? parseHostPort(loginServer.address) : undefined, log }),
+      indexLinks: (peerLink) => (this.#index ? this.#index.accept(peerLink) : peerLink.link.close()),
+      onNodeAttached: (link, credential) => this.#index?.serveNode(link, credential),
     });
     this.#service.start();
     await this.#listen(identity, this.config.supernode.ports, (peerLink) => this.#service!.accept(peerLink), this.#service.handlers);
     advertised.info = this.#selfInfo(identity);
     this.#udp = await this.#openUdp(advertised.info ? parseHostPort(advertised.info.address).host : this.config.node.listen);
+    if (advertised.info && key) this.#startIndex(identity, advertised.info.address, Buffer.from(key));
+    else log.warn('global index not started: it needs an advertised address and network.loginServer.publicKey');
     if (!advertised.info) log.warn('supernode.advertise is not set and node.listen is not a specific address: other supernodes cannot be told where this one is');
     this.#peers.start();
     this.#loginLoop(1000);
+  }
+
+  /** The supernode's share of the global index (DESIGN.md "Supernode tier and global index"). */
+  #startIndex(identity: Identity, address: string, loginServerKey: Buffer): void {
+    const { loginServer } = this.config.network;
+    this.#index = new IndexService({
+      identity,
+      network: this.config.network.name,
+      address,
+      loginServerKey,
+      credential: () => this.#credentials?.current(),
+      log: componentLogger(this.#log, 'index'),
+      seeds: () => this.#peers?.list(20) ?? [],
+      ...(loginServer.address ? { fallback: (user: string) => this.#directoryLookup(user) } : {}),
+    });
+    this.#index.start();
+    this.#index.contactsFromPeers(this.#peers?.list(20) ?? []);
+  }
+
+  /** The login server's last-login record for a user: the index's fallback. */
+  async #directoryLookup(user: string): Promise<{ exists: boolean; lastLogin: number | null; lastSupernode: string | null } | undefined> {
+    const credential = this.#credentials?.current();
+    const address = this.config.network.loginServer.address;
+    if (!credential || !address || !this.#identity) return undefined;
+    const { host, port } = parseHostPort(address);
+    const { link } = await dialLink({ identity: this.#identity, network: this.config.network.name, role: 'supernode', credential: () => credential, log: this.#log, host, port, connectTimeoutMs: 2000 });
+    try {
+      const answer = await link.request(DirectoryLookup, { user }, { timeoutMs: 5000 });
+      return { exists: answer.exists, lastLogin: answer.lastLogin, lastSupernode: answer.lastSupernode };
+    } finally {
+      link.close();
+    }
   }
 
   /** A supernode logs in like any node (with its service account), directly, retrying until it can. */

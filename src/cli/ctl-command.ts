@@ -7,6 +7,8 @@ import { formatIssues } from '../control/issues.js';
 import { formatStatus } from '../control/status-format.js';
 import { errorMessage, PartylineError } from '../errors.js';
 import { loadConfigForCli } from './start-command.js';
+import { NodeIndexSearch } from '../overlay/index/node-messages.js';
+import type { NodeIndexSearchResponse } from '../overlay/index/node-messages.js';
 
 /**
  * `partyline ctl [--config FILE | --socket PATH] <command> [--json]`: talk
@@ -78,6 +80,23 @@ export const statusSubcommand: CtlSubcommandSpec = {
   printHuman: formatStatus,
 };
 
+/** `partyline ctl search USER [--json]`: `{found, user, online, devices, lastSeen, source}`. */
+export const searchSubcommand: CtlSubcommandSpec<NodeIndexSearchResponse> = {
+  name: 'search',
+  description: 'find a user in the network: the global index, else the login server',
+  args: [['<user>', 'user name']],
+  timeoutMs: 15_000,
+  result: NodeIndexSearch.response,
+  printHuman: (r) => {
+    if (!r.found) return `${r.user}: no such user\n`;
+    const seen = r.lastSeen ? new Date(r.lastSeen).toISOString() : 'never';
+    const lines = [`${r.user}: ${r.online ? 'online' : 'offline'} (last seen ${seen}, from the ${r.source})`];
+    for (const d of r.devices) lines.push(`  device ${d.deviceId} via supernode ${d.supernode}${d.addresses.length ? `, at ${d.addresses.join(', ')}` : ''}`);
+    if (r.lastSupernode) lines.push(`  last login through ${r.lastSupernode}`);
+    return `${lines.join('\n')}\n`;
+  },
+};
+
 /** Register `partyline ctl` and its subcommands; returns the `ctl` command. */
 export function registerCtlCommand(program: Command, io: CtlIo = processIo()): Command {
   const ctl = program
@@ -87,6 +106,7 @@ export function registerCtlCommand(program: Command, io: CtlIo = processIo()): C
   addConnectionOptions(ctl);
   ioByCtl.set(ctl, io);
   defineCtlSubcommand(ctl, statusSubcommand);
+  defineCtlSubcommand(ctl, searchSubcommand);
   return ctl;
 }
 

@@ -22,6 +22,8 @@ export interface SupernodePeersOptions {
   onHostCacheChange: () => void;
   peerLinks: number;
   keepAliveS: number;
+  /** A supernode became a verified peer (the global index takes it as a contact). */
+  onPeer?: (info: SupernodeInfo) => void;
   /** A peer asks this supernode to answer a node's STUN request from its own address (RFC 5780 change-IP). */
   onStunDelegate?: (packet: Buffer, client: { host: string; port: number }) => void;
   now?: () => number;
@@ -264,6 +266,7 @@ export class SupernodePeers {
 
   #add(peer: Peer): void {
     this.#peers.set(peer.deviceId, peer);
+    this.#options.onPeer?.(peer.info);
     if (!peer.outgoing) this.#handlers(peer.link);
     peer.link.once('close', () => {
       if (this.#peers.get(peer.deviceId)?.link === peer.link) {

@@ -10,6 +10,7 @@ import { formatHostPort } from '../util/host-port.js';
 import { Attach, Leaving, Supernodes } from './messages.js';
 import type { SupernodeInfo } from './messages.js';
 import type { SupernodePeers } from './supernode-peers.js';
+import { INDEX_LINK_ROLE } from './index/link-pool.js';
 import type { LoginTunnelRelay } from './tunnel.js';
 
 export interface SupernodeServiceOptions {
@@ -24,6 +25,10 @@ export interface SupernodeServiceOptions {
   /** What this supernode advertises about itself. */
   self: () => SupernodeInfo | undefined;
   tunnels: LoginTunnelRelay;
+  /** Links from other supernodes' index pools (handshake role `supernode-index`); closed when not given. */
+  indexLinks?: (peerLink: PeerLink) => void;
+  /** An ordinary node attached (or renewed its credential) on this link. */
+  onNodeAttached?: (link: Link, credential: Credential) => void;
   now?: () => number;
 }
 
@@ -114,6 +119,11 @@ export class SupernodeService {
       link.close();
       return;
     }
+    if (peer.role === INDEX_LINK_ROLE) {
+      if (this.#options.indexLinks) this.#options.indexLinks({ link, peer });
+      else link.close();
+      return;
+    }
     if (link.sharedHandlers !== this.handlers) {
       // A link made without this service's table (tests, other listeners): give it its own handlers.
       this.#options.tunnels.serve(link);
@@ -186,6 +196,7 @@ export class SupernodeService {
     if (existing) {
       // A renewed credential on the same link.
       existing.expires = credential.expires;
+      this.#options.onNodeAttached?.(link, credential);
       return answer;
     }
     if (this.#attached.size >= this.#options.maxNodes) {
@@ -194,6 +205,7 @@ export class SupernodeService {
     this.#pending.delete(link);
     this.#attached.set(link, { user: credential.user, deviceId: credential.deviceId, observed, attachedAt: now, expires: credential.expires, link, peer });
     this.#log.info({ user: credential.user, deviceId: credential.deviceId, observed }, 'node attached');
+    this.#options.onNodeAttached?.(link, credential);
     return answer;
   }
 

@@ -150,7 +150,7 @@ describe('partyline ctl (in process)', () => {
   });
 
   it('a later subcommand is a few lines: arguments and options become the request, the result is printed', async () => {
-    registry.register('search', {
+    registry.register('lookup', {
       args: z.strictObject({ user: z.string().regex(/^[a-z]+$/), limit: z.number().int().min(1) }),
       describe: 'find a user',
       handler: ({ user, limit }) => ({ user, online: true, devices: limit }),
@@ -158,7 +158,7 @@ describe('partyline ctl (in process)', () => {
     const searchResult = z.object({ user: z.string(), online: z.boolean() });
     const program = ctlProgram((ctl) =>
       defineCtlSubcommand(ctl, {
-        name: 'search',
+        name: 'lookup',
         description: 'find a user in the network',
         args: [['<user>', 'user name']],
         options: [['--limit <n>', 'at most n devices']],
@@ -167,14 +167,14 @@ describe('partyline ctl (in process)', () => {
         printHuman: (r) => `${r.user} is ${r.online ? 'online' : 'offline'}\n`,
       }),
     );
-    expect(await program.run(['ctl', '--socket', path, 'search', 'bob', '--limit', '3'])).toEqual({ code: 0, stdout: 'bob is online\n', stderr: '' });
-    const json = await program.run(['ctl', 'search', 'bob', '--json', '--socket', path]);
+    expect(await program.run(['ctl', '--socket', path, 'lookup', 'bob', '--limit', '3'])).toEqual({ code: 0, stdout: 'bob is online\n', stderr: '' });
+    const json = await program.run(['ctl', 'lookup', 'bob', '--json', '--socket', path]);
     expect(JSON.parse(json.stdout)).toEqual({ user: 'bob', online: true, devices: 1 });
     // the node validates: its message comes back as is
-    expect(await program.run(['ctl', '--socket', path, 'search', 'Bob!'])).toEqual({
+    expect(await program.run(['ctl', '--socket', path, 'lookup', 'Bob!'])).toEqual({
       code: 1,
       stdout: '',
-      stderr: 'partyline ctl: search: invalid arguments: user: expected text matching /^[a-z]+$/, got "Bob!"\n',
+      stderr: 'partyline ctl: lookup: invalid arguments: user: expected text matching /^[a-z]+$/, got "Bob!"\n',
     });
   });
 

@@ -105,7 +105,7 @@ export class LabNetwork {
       },
       account: { user: options.user ?? name, password: options.password ?? PASSWORD },
       supernode: { policy: options.supernode ? 'always' : 'never', attachTimeoutS: 2 },
-      log: { level: 'info' },
+      log: { level: process.env.LAB_LOG_LEVEL ?? 'info' },
       ...options.extra,
     };
     const configPath = join(dir, 'config.yaml');

@@ -100,6 +100,26 @@ describe('overlay spine: login server, 3 supernodes, 6 phones (real processes)',
     expect(human.stdout).toContain('p1');
   });
 
+  it('every phone finds every other through the global index; an unknown user is "no such user"', async () => {
+    const ids = new Map<string, string>();
+    for (const p of PHONES) ids.set(p, (await status(lab, p)).deviceId);
+    for (const from of PHONES) {
+      for (const to of PHONES) {
+        if (from === to) continue;
+        const r = await until(`${from} to find ${to}`, async () => {
+          const answer = (await callControl(lab.nodes.get(from)!.control, 'search', { user: to })) as { found: boolean; source: string; devices: Array<{ deviceId: string }> };
+          return answer.found && answer.devices.length > 0 ? answer : undefined;
+        });
+        expect(r).toMatchObject({ found: true, user: to, online: true, source: 'index' });
+        expect(r.devices.map((d) => d.deviceId)).toEqual([ids.get(to)]);
+      }
+    }
+    const nobody = await run(process.execPath, [CLI, 'ctl', '--socket', lab.nodes.get('p1')!.control, 'search', 'nobody-at-all', '--json']);
+    expect(JSON.parse(nobody.stdout)).toMatchObject({ found: false, user: 'nobody-at-all' });
+    const human = await run(process.execPath, [CLI, 'ctl', '--socket', lab.nodes.get('p1')!.control, 'search', 'p2']);
+    expect(human.stdout).toContain('p2: online');
+  }, 30_000);
+
   it('refuses a wrong password with a clear error, and the phone says why', async () => {
     await lab.start('wrongpw', { port: port(20), bootstrap: [snAddress(0)], password: 'not-the-password' });
     const s = await until('the login refusal', async () => {
