@@ -12,23 +12,10 @@ import { callControl } from '../../src/control/client.js';
 import { LabNetwork } from '../helpers/network.js';
 import type { Placement } from '../helpers/network.js';
 import { NetLab } from './lab.js';
+import { until } from '../helpers/until.js';
 
 const availability = await NetLab.available();
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (${String(last)})` : ''}`);
-}
 
 const PHONES = [
   { name: 'pub', lan: 'open', nat: 'open' },

@@ -8,19 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeStatus } from '../../src/app/node.js';
 import { callControl } from '../../src/control/client.js';
 import { LabNetwork, portBlock } from '../helpers/network.js';
+import { until } from '../helpers/until.js';
 
 const port = portBlock(100);
 const sn = (i: number): string => `127.0.0.1:${port(1 + i)}`;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe().catch(() => undefined);
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('keep-alive and login tunnels (real processes)', () => {
   let lab: LabNetwork;

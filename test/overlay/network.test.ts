@@ -19,6 +19,7 @@ import { LabNetwork, portBlock } from '../helpers/network.js';
 import { CLI } from '../helpers/process.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { until } from '../helpers/until.js';
 
 const run = promisify(execFile);
 const port = portBlock(0);
@@ -31,20 +32,6 @@ async function status(lab: LabNetwork, name: string): Promise<Status> {
   return (await callControl(lab.nodes.get(name)!.control, 'status')) as Status;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-}
 
 const snAddress = (i: number): string => `127.0.0.1:${port(1 + i)}`;
 
