@@ -8,23 +8,13 @@ import { describe, expect, it } from 'vitest';
 import { generateIdentity } from '../../src/crypto/identity.js';
 import { makeHandshakePayload, verifyHandshakePayload } from '../../src/crypto/handshake-payload.js';
 import { HandshakeState } from '../../src/crypto/noise/index.js';
-import type { PartylineError} from '../../src/errors.js';
 import { NoiseError, WireError } from '../../src/errors.js';
 import { decodeEnvelope, encodeEnvelope } from '../../src/wire/envelope.js';
 import { FrameDecoder, encodeFrame } from '../../src/wire/frame.js';
+import { expectTyped, rng } from '../helpers/fuzz.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
 
-/** xorshift32: small, fast, reproducible. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-}
 
 function mutator(random: () => number) {
   const int = (n: number): number => Math.floor(random() * n);
@@ -54,15 +44,6 @@ function mutator(random: () => number) {
   };
 }
 
-function expectTyped(run: () => unknown, errorClass: typeof PartylineError): 'ok' | 'error' {
-  try {
-    run();
-    return 'ok';
-  } catch (err) {
-    if (!(err instanceof errorClass)) throw new Error(`untyped error: ${String(err)}`, { cause: err });
-    return 'error';
-  }
-}
 
 describe('fuzz: frames and envelopes (100,000 inputs)', () => {
   it('the envelope decoder returns a valid envelope or a WireError', () => {

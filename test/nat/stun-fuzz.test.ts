@@ -10,18 +10,10 @@ import { StunError } from '../../src/nat/stun/errors.js';
 import { decodeStunMessage, encodeStunMessage, verifyFingerprint, verifyIntegrity } from '../../src/nat/stun/message.js';
 import { StunClient } from '../../src/nat/stun/client.js';
 import { StunResponder } from '../../src/nat/stun/responder.js';
+import { expectTyped, rng } from '../helpers/fuzz.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x57a7);
 
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-}
 
 const vectors = (JSON.parse(readFileSync(new URL('../vectors/stun/rfc5769.json', import.meta.url), 'utf8')) as { vectors: Array<{ hex: string[] }> }).vectors.map((v) =>
   Buffer.from(v.hex.join('').replace(/ /g, ''), 'hex'),
@@ -71,15 +63,6 @@ function mutator(random: () => number) {
   };
 }
 
-function typed(run: () => unknown): 'ok' | 'error' {
-  try {
-    run();
-    return 'ok';
-  } catch (err) {
-    if (!(err instanceof StunError)) throw new Error(`untyped error: ${String(err)}`, { cause: err });
-    return 'error';
-  }
-}
 
 describe('fuzz: STUN (30,000 inputs)', () => {
   it('the decoder returns a message or a StunError; what decodes re-encodes to the same message', () => {
@@ -87,13 +70,13 @@ describe('fuzz: STUN (30,000 inputs)', () => {
     const outcomes = { ok: 0, error: 0 };
     for (let i = 0; i < 20_000; i++) {
       const input = m.mutate(vectors[i % vectors.length]!);
-      const outcome = typed(() => {
+      const outcome = expectTyped(() => {
         const message = decodeStunMessage(input);
         const again = decodeStunMessage(encodeStunMessage(message));
         expect(again).toEqual(message);
         verifyIntegrity(input, Buffer.from('key'));
         verifyFingerprint(input);
-      });
+      }, StunError);
       outcomes[outcome]++;
     }
     // Both paths were exercised: a fuzzer that only ever errors tests nothing.

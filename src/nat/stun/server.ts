@@ -1,13 +1,11 @@
 import { createSocket } from 'node:dgram';
 import type { RemoteInfo, Socket } from 'node:dgram';
-import type { Logger } from 'pino';
 import { addressFamily, isUnspecified } from './address.js';
 import type { TransportAddress } from './address.js';
 import { StunError } from './errors.js';
 import { isStunPacket } from './message.js';
 import { StunResponder } from './responder.js';
-import type { DelegatedRequest, StunEndpoint, StunHandleOutcome, StunRemoteInfo, StunResponderOptions, StunSend } from './responder.js';
-import type { SourceRateLimitOptions } from './rate-limit.js';
+import type { StunEndpoint, StunHandleOutcome, StunRemoteInfo, StunResponderOptions, StunSend } from './responder.js';
 
 export { STUN_ENDPOINTS, StunResponder } from './responder.js';
 export type { DelegatedRequest, StunEndpoint, StunHandleOutcome, StunRemoteInfo, StunResponderOptions, StunSend } from './responder.js';
@@ -26,7 +24,7 @@ export function createStunHandler(local: TransportAddress, options: Omit<StunRes
   return (buf, rinfo, send) => responder.handleStunPacket(buf, rinfo, send);
 }
 
-export interface StunServerOptions {
+export interface StunServerOptions extends Omit<StunResponderOptions, 'endpoints'> {
   /** IP address to bind (`0.0.0.0` or `::` for all; RFC 5780 features then need `advertisedAddress`). */
   address: string;
   /** UDP port (0: any free port; see `endpoints` after `start()`). */
@@ -37,12 +35,6 @@ export interface StunServerOptions {
   alternateAddress?: string;
   /** Put in RESPONSE-ORIGIN/OTHER-ADDRESS instead of a wildcard `address`. */
   advertisedAddress?: string;
-  software?: string;
-  rateLimit?: Partial<SourceRateLimitOptions>;
-  amplificationAllowance?: number;
-  delegateChangeIp?: (request: DelegatedRequest) => boolean;
-  now?: () => number;
-  log?: Logger;
 }
 
 /**
