@@ -32,6 +32,9 @@ import { nextSeq, signLocationRecord } from '../overlay/index/record.js';
 import { DirectoryLookup } from '../login/messages.js';
 import { dialLink } from '../link/transport.js';
 import { UdpEndpoint } from '../nat/udp-endpoint.js';
+import { RouteForward } from '../overlay/route/messages.js';
+import { Messenger } from '../overlay/route/messenger.js';
+import { Router } from '../overlay/route/router.js';
 import { componentLogger } from '../system/logging.js';
 import type { Logger } from '../system/logging.js';
 import { formatHostPort, parseHostPort } from '../util/host-port.js';
@@ -84,6 +87,8 @@ export class PartylineNode {
   #index: IndexService | undefined;
   #recordSeq: number | undefined;
   #publishTimer: NodeJS.Timeout | undefined;
+  #router: Router | undefined;
+  #messenger: Messenger | undefined;
   /** Control commands: served on the Unix socket, and later to MQTT and the terminal UI. */
   readonly controls: ControlRegistry;
 
@@ -114,6 +119,11 @@ export class PartylineNode {
 
   get overlay(): OverlayClient | undefined {
     return this.#overlay;
+  }
+
+  /** Sealed messages to and from other devices (ordinary nodes with a login server key). */
+  get messenger(): Messenger | undefined {
+    return this.#messenger;
   }
 
   get loggedIn(): boolean {
@@ -147,6 +157,7 @@ export class PartylineNode {
     clearTimeout(this.#loginTimer);
     clearInterval(this.#natTimer);
     clearInterval(this.#publishTimer);
+    this.#messenger?.close();
     await this.#control?.stop();
     this.#index?.stop();
     // Reverse order of start: tell nodes and peers, then close the listeners, then flush state.
@@ -265,7 +276,23 @@ export class PartylineNode {
       keepAliveS: this.config.network.keepAliveS,
     });
     // Classify the NAT whenever the node (re-)attaches, and every 5 minutes (DESIGN.md "Joining the network", step 4).
+    const { publicKey } = this.config.network.loginServer;
+    const loginServerKey = publicKey ? decodePublicKey(publicKey) : undefined;
+    if (loginServerKey) {
+      const overlay = this.#overlay;
+      this.#messenger = new Messenger({
+        identity,
+        network: this.config.network.name,
+        loginServerKey,
+        credential: () => this.#credentials?.current(),
+        link: () => overlay.link,
+        search: (user) => this.search(user),
+        log: componentLogger(this.#log, 'messages'),
+      });
+    }
     this.#overlay.on('attached', () => {
+      const link = this.#overlay?.link;
+      if (link) this.#messenger?.serve(link);
       this.#classifyNat();
       this.#publishRecord();
     });
@@ -310,7 +337,20 @@ export class PartylineNode {
       self: () => advertised.info,
       tunnels: new LoginTunnelRelay({ loginServer: loginServer.address ? parseHostPort(loginServer.address) : undefined, log }),
       indexLinks: (peerLink) => (this.#index ? this.#index.accept(peerLink) : peerLink.link.close()),
-      onNodeAttached: (link, credential) => this.#index?.serveNode(link, credential),
+      onNodeAttached: (link, credential) => {
+        this.#index?.serveNode(link, credential);
+        this.#router?.serveNode(link, credential);
+      },
+    });
+    const service = this.#service;
+    this.#router = new Router({
+      log,
+      self: () => advertised.info?.address,
+      attached: (deviceId) => service.attachedDevice(deviceId),
+      toSupernode: async (address, body) => {
+        if (!this.#index) throw new PartylineError('ERR_ROUTE_UNREACHABLE', 'this supernode runs no index: it has no links to other supernodes');
+        return this.#index.requestSupernode(address, RouteForward, body, { timeoutMs: 3_000 });
+      },
     });
     this.#service.start();
     await this.#listen(identity, this.config.supernode.ports, (peerLink) => this.#service!.accept(peerLink), this.#service.handlers);
@@ -334,6 +374,7 @@ export class PartylineNode {
       credential: () => this.#credentials?.current(),
       log: componentLogger(this.#log, 'index'),
       seeds: () => this.#peers?.list(20) ?? [],
+      serveLink: (link) => this.#router?.serveSupernode(link),
       ...(loginServer.address ? { fallback: (user: string) => this.#directoryLookup(user) } : {}),
     });
     this.#index.start();

@@ -55,6 +55,8 @@ export class SupernodeService {
   #options: SupernodeServiceOptions;
   #log: Logger;
   #attached = new Map<Link, AttachedNode>();
+  /** The same nodes by device id (the newest link when a device attached twice). */
+  #byDevice = new Map<string, AttachedNode>();
   /** Links that have not attached yet: what their handshake proved, and when they must have attached by. */
   #pending = new Map<Link, { peer: VerifiedPeer; deadline: number }>();
   /** One handler table for every link this service accepts (LinkServer passes it to each Link). */
@@ -79,6 +81,11 @@ export class SupernodeService {
 
   attachedNodes(): AttachedNode[] {
     return [...this.#attached.values()];
+  }
+
+  /** The node with this device id attached here, if any. */
+  attachedDevice(deviceId: string): AttachedNode | undefined {
+    return this.#byDevice.get(deviceId);
   }
 
   start(): void {
@@ -111,6 +118,7 @@ export class SupernodeService {
       node.link.close();
     }
     this.#attached.clear();
+    this.#byDevice.clear();
   }
 
   /** A new Noise link from a node or a supernode (LinkServer.onLink). */
@@ -135,6 +143,7 @@ export class SupernodeService {
       const node = this.#attached.get(link);
       if (node) {
         this.#attached.delete(link);
+        if (this.#byDevice.get(node.deviceId) === node) this.#byDevice.delete(node.deviceId);
         this.#log.info({ user: node.user, deviceId: node.deviceId }, 'node detached');
       }
     });
@@ -203,7 +212,9 @@ export class SupernodeService {
       throw new PartylineError('ERR_ATTACH_FULL', `this supernode serves its maximum of ${this.#options.maxNodes} nodes`);
     }
     this.#pending.delete(link);
-    this.#attached.set(link, { user: credential.user, deviceId: credential.deviceId, observed, attachedAt: now, expires: credential.expires, link, peer });
+    const node: AttachedNode = { user: credential.user, deviceId: credential.deviceId, observed, attachedAt: now, expires: credential.expires, link, peer };
+    this.#attached.set(link, node);
+    this.#byDevice.set(node.deviceId, node);
     this.#log.info({ user: credential.user, deviceId: credential.deviceId, observed }, 'node attached');
     this.#options.onNodeAttached?.(link, credential);
     return answer;

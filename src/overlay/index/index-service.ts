@@ -4,7 +4,9 @@ import type { Identity } from '../../crypto/identity.js';
 import { errorMessage } from '../../errors.js';
 import type { PartylineError } from '../../errors.js';
 import type { Link } from '../../link/link.js';
+import { dialLink } from '../../link/transport.js';
 import type { PeerLink } from '../../link/transport.js';
+import type { RequestDef } from '../../wire/messages.js';
 import { normaliseUserName } from '../../login/user-name.js';
 import type { Logger } from '../../system/logging.js';
 import { normalizeHostPort, parseHostPort } from '../../util/host-port.js';
@@ -12,7 +14,7 @@ import type { SupernodeInfo } from '../messages.js';
 import { IndexError, RecordError } from './errors.js';
 import { IndexNode } from './index-node.js';
 import type { Handled, IndexNodeOptions } from './index-node.js';
-import { IndexHello, LinkPool } from './link-pool.js';
+import { INDEX_LINK_ROLE, IndexHello, LinkPool } from './link-pool.js';
 import type { LinkPoolOptions } from './link-pool.js';
 import type { Lookup, LookupResponse } from './lookup.js';
 import { FindNode, FindValue, IndexPing, Store } from './messages.js';
@@ -88,6 +90,8 @@ export interface IndexServiceOptions {
   seeds?: () => readonly SupernodeInfo[];
   /** The login server's directory, asked when the index has nothing (the lead wires DirectoryLookup here). */
   fallback?: (user: string) => Promise<DirectoryAnswer | undefined>;
+  /** More handlers for every index link, incoming or outgoing (e.g. the Router's route.forward). */
+  serveLink?: (link: Link) => void;
   now?: () => number;
   random?: (n: number) => Uint8Array;
 }
@@ -261,6 +265,38 @@ export class IndexService {
     link.handle(FindValue, (body) => run((from, now) => this.node.handleFindValue(from, body, now)));
     link.handle(Store, (body) => run((from, now) => this.node.handleStore(from, body, now)));
     link.handle(IndexPing, (body) => run((from, now) => this.node.handlePing(from, body as Record<string, never>, now)));
+    this.#options.serveLink?.(link);
+  }
+
+  /**
+   * A request to the supernode serving at `address` over an index link:
+   * pooled when it is a contact (or a verified peer), else over a one-off
+   * link (XX: its key is not known, so not pinned — fine for what is sent
+   * this way, which is end-to-end sealed).
+   */
+  async requestSupernode<Req, Res>(address: string, def: RequestDef<Req, Res>, body: Req, options: { timeoutMs?: number } = {}): Promise<Res> {
+    this.#assertRunning();
+    const wanted = normalizeHostPort(address);
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    let contact: ContactInfo | undefined = this.node.table.contacts().find((c) => c.address === wanted);
+    if (!contact) contact = this.contactsFromPeers(this.#options.seeds?.() ?? []).find((c) => c.address === wanted);
+    if (contact) return this.#pool.request(contact, def, body, { timeoutMs });
+    const { host, port } = parseHostPort(wanted);
+    const { link } = await dialLink({
+      identity: this.#options.identity,
+      network: this.#options.network,
+      role: INDEX_LINK_ROLE,
+      credential: () => this.#options.credential(),
+      log: this.#log,
+      host,
+      port,
+      connectTimeoutMs: timeoutMs,
+    });
+    try {
+      return await link.request(def, body, { timeoutMs });
+    } finally {
+      link.close();
+    }
   }
 
   #hello(link: Link, state: ServedLink, address: string): { id: string } {

@@ -1,0 +1,214 @@
+import type { Credential } from '../../crypto/credential.js';
+import type { Identity } from '../../crypto/identity.js';
+import { PartylineError, TimeoutError, errorMessage } from '../../errors.js';
+import type { Link } from '../../link/link.js';
+import { normaliseUserName } from '../../login/user-name.js';
+import type { Logger } from '../../system/logging.js';
+import type { NodeIndexSearchResponse } from '../index/node-messages.js';
+import { verifyLocationRecord } from '../index/record.js';
+import { RouteDeliver, RouteSend } from './messages.js';
+import type { RouteEndpoint } from './messages.js';
+import { SEALED_LIFETIME_MS, openSealed, randomMessageId, seal } from './sealed.js';
+import type { OpenedMessage, SealInput, SealedError } from './sealed.js';
+
+/** A device of a user, from a location record whose signature and credential were checked here. */
+export interface PeerDevice {
+  user: string;
+  deviceId: string;
+  supernode: string;
+  addresses: string[];
+  noiseKey: Buffer;
+  /** When the record was signed (epoch ms). */
+  issued: number;
+}
+
+/** A sealed message that arrived, opened and checked, with the supernode its sender is attached to. */
+export interface Incoming extends OpenedMessage {
+  /** The sender's device as a target for answers. */
+  reply: PeerDevice;
+}
+
+export type IncomingHandler = (message: Incoming) => void | Promise<void>;
+
+export interface MessengerOptions {
+  identity: Identity;
+  network: string;
+  loginServerKey: Uint8Array;
+  credential: () => Credential | undefined;
+  /** The link to the supernode this node is attached to, when attached. */
+  link: () => Link | undefined;
+  /** Look a user up (the node's index.search through its supernode). */
+  search: (user: string) => Promise<NodeIndexSearchResponse>;
+  log: Logger;
+  /** Remembered message ids, for duplicate suppression (default 20,000). */
+  maxRemembered?: number;
+  now?: () => number;
+}
+
+/**
+ * An ordinary node's end of sealed messaging (sealed.ts, messages.ts):
+ * resolve a user to verified devices, seal and send through the supernode,
+ * open what arrives, drop duplicates, dispatch by type, and match answers
+ * to requests.
+ */
+export class Messenger {
+  #options: MessengerOptions;
+  #log: Logger;
+  #now: () => number;
+  #handlers = new Map<string, IncomingHandler>();
+  #waiting = new Map<string, { resolve: (m: Incoming) => void; reject: (err: Error) => void; timer: NodeJS.Timeout; from: string }>();
+  /** `deviceId/id` → when seen; insertion order = age. */
+  #seen = new Map<string, number>();
+  #served = new WeakSet<Link>();
+
+  constructor(options: MessengerOptions) {
+    this.#options = options;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Take deliveries on a (new) supernode link: call on every attach. */
+  serve(link: Link): void {
+    if (this.#served.has(link)) return;
+    this.#served.add(link);
+    link.handle(RouteDeliver, (body) => {
+      this.receive(body.from, Buffer.from(body.sealed, 'base64'));
+      return { delivered: true as const };
+    });
+  }
+
+  /** Handle sealed messages of one type (one handler per type). */
+  on(type: string, handler: IncomingHandler): void {
+    this.#handlers.set(type, handler);
+  }
+
+  /** The user's devices, from location records verified here (supernodes are not trusted). Newest first. */
+  async resolve(user: string): Promise<{ answer: NodeIndexSearchResponse; devices: PeerDevice[] }> {
+    const answer = await this.#options.search(user);
+    const now = this.#now();
+    const devices: PeerDevice[] = [];
+    for (const raw of answer.records) {
+      try {
+        const record = verifyLocationRecord(raw, { loginServerKey: this.#options.loginServerKey, network: this.#options.network, now });
+        if (record.user !== normaliseUserName(user)) continue;
+        devices.push({
+          user: record.user,
+          deviceId: record.device.deviceId,
+          supernode: record.device.supernode,
+          addresses: [...record.device.addresses],
+          noiseKey: Buffer.from(record.credential.noiseKey, 'base64'),
+          issued: record.issued,
+        });
+      } catch (err) {
+        this.#log.warn({ user, code: (err as PartylineError).code, err: errorMessage(err) }, 'ignoring a location record that does not verify');
+      }
+    }
+    devices.sort((a, b) => b.issued - a.issued);
+    return { answer, devices };
+  }
+
+  /** Seal and send one message to one device. Resolves once the device's link took it. Returns the message id. */
+  async send(to: PeerDevice, message: SealInput): Promise<string> {
+    const link = this.#options.link();
+    const credential = this.#options.credential();
+    if (!link || link.closed) throw new PartylineError('ERR_NOT_ATTACHED', 'not attached to a supernode: cannot send');
+    if (!credential) throw new PartylineError('ERR_NOT_LOGGED_IN', 'no credential: cannot send');
+    const id = message.id ?? randomMessageId();
+    const sealed = seal({ identity: this.#options.identity, credential, network: this.#options.network, to }, { ...message, id, ts: message.ts ?? this.#now() });
+    const target: RouteEndpoint = { user: to.user, deviceId: to.deviceId, supernode: to.supernode };
+    await link.request(RouteSend, { to: target, sealed: sealed.toString('base64') }, { timeoutMs: 8_000 });
+    return id;
+  }
+
+  /** Send and wait for the device's answer (a message with `re` = this id). */
+  async request(to: PeerDevice, message: SealInput, timeoutMs = 5_000): Promise<Incoming> {
+    const id = message.id ?? randomMessageId();
+    const answer = new Promise<Incoming>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(id);
+        reject(new TimeoutError(`no answer to ${message.type} from ${to.user}/${to.deviceId} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#waiting.set(id, { resolve, reject, timer, from: to.deviceId });
+    });
+    try {
+      await this.send(to, { ...message, id });
+    } catch (err) {
+      const waiting = this.#waiting.get(id);
+      if (waiting) {
+        clearTimeout(waiting.timer);
+        this.#waiting.delete(id);
+      }
+      throw err;
+    }
+    return answer;
+  }
+
+  /** Answer an incoming message. */
+  reply(to: Incoming, message: Omit<SealInput, 're'>): Promise<string> {
+    return this.send(to.reply, { ...message, re: to.id });
+  }
+
+  /** A sealed message the supernode delivered: open, check, de-duplicate, dispatch. Never throws. */
+  receive(from: RouteEndpoint, sealed: Buffer): Incoming | undefined {
+    const credential = this.#options.credential();
+    if (!credential) return undefined;
+    let opened: OpenedMessage;
+    try {
+      opened = openSealed({ identity: this.#options.identity, user: credential.user, network: this.#options.network, loginServerKey: this.#options.loginServerKey, now: this.#now() }, sealed);
+    } catch (err) {
+      this.#log.info({ from: `${from.user}/${from.deviceId}`, code: (err as SealedError).code, err: errorMessage(err) }, 'sealed message refused');
+      return undefined;
+    }
+    if (opened.from.deviceId !== from.deviceId || opened.from.user !== normaliseUserName(from.user)) {
+      // The routing stamp disagrees with the signed sender: a supernode mislabelled it. Trust the signature.
+      this.#log.debug({ stamped: `${from.user}/${from.deviceId}`, signed: `${opened.from.user}/${opened.from.deviceId}` }, 'routing stamp differs from the sealed sender');
+    }
+    const key = `${opened.from.deviceId}/${opened.id}`;
+    if (this.#seen.has(key)) {
+      this.#log.debug({ type: opened.type, from: opened.from.user }, 'duplicate sealed message dropped');
+      return undefined;
+    }
+    this.#remember(key);
+    const incoming: Incoming = {
+      ...opened,
+      reply: { user: opened.from.user, deviceId: opened.from.deviceId, supernode: from.supernode, addresses: [], noiseKey: opened.from.noiseKey, issued: opened.ts },
+    };
+    if (opened.re !== undefined) {
+      const waiting = this.#waiting.get(opened.re);
+      if (waiting && waiting.from === opened.from.deviceId) {
+        clearTimeout(waiting.timer);
+        this.#waiting.delete(opened.re);
+        waiting.resolve(incoming);
+        return incoming;
+      }
+    }
+    const handler = this.#handlers.get(opened.type);
+    if (!handler) {
+      this.#log.debug({ type: opened.type, from: opened.from.user }, 'sealed message of an unhandled type');
+      return incoming;
+    }
+    Promise.resolve()
+      .then(() => handler(incoming))
+      .catch((err: unknown) => this.#log.warn({ type: opened.type, from: opened.from.user, err: errorMessage(err) }, 'handling a sealed message failed'));
+    return incoming;
+  }
+
+  /** Fail everything waiting (the node stops). */
+  close(): void {
+    for (const [id, waiting] of this.#waiting) {
+      clearTimeout(waiting.timer);
+      waiting.reject(new PartylineError('ERR_STOPPED', 'messenger closed'));
+      this.#waiting.delete(id);
+    }
+  }
+
+  #remember(key: string): void {
+    const now = this.#now();
+    this.#seen.set(key, now);
+    const max = this.#options.maxRemembered ?? 20_000;
+    for (const [k, at] of this.#seen) {
+      if (this.#seen.size <= max && at + SEALED_LIFETIME_MS > now) break;
+      this.#seen.delete(k);
+    }
+  }
+}
