@@ -35,6 +35,8 @@ import { UdpEndpoint } from '../nat/udp-endpoint.js';
 import { RouteForward } from '../overlay/route/messages.js';
 import { Messenger } from '../overlay/route/messenger.js';
 import { Router } from '../overlay/route/router.js';
+import { PathService } from '../nat/path/path-service.js';
+import type { ProbeReport } from '../nat/path/path-service.js';
 import { componentLogger } from '../system/logging.js';
 import type { Logger } from '../system/logging.js';
 import { formatHostPort, parseHostPort } from '../util/host-port.js';
@@ -89,6 +91,7 @@ export class PartylineNode {
   #publishTimer: NodeJS.Timeout | undefined;
   #router: Router | undefined;
   #messenger: Messenger | undefined;
+  #paths: PathService | undefined;
   /** Control commands: served on the Unix socket, and later to MQTT and the terminal UI. */
   readonly controls: ControlRegistry;
 
@@ -101,6 +104,11 @@ export class PartylineNode {
       args: z.object({ user: z.string().min(1).max(64) }).strict(),
       describe: 'find a user in the network (global index, then the login server)',
       handler: (args) => this.search(args.user),
+    });
+    this.controls.register('probe', {
+      args: z.object({ user: z.string().min(1).max(64), seconds: z.number().min(0.2).max(20).optional() }).strict(),
+      describe: 'set up a media path to a user and measure it: {path, rttMs, lossPct, candidates}',
+      handler: (args) => this.probe(args.user, args.seconds),
     });
   }
 
@@ -158,6 +166,7 @@ export class PartylineNode {
     clearInterval(this.#natTimer);
     clearInterval(this.#publishTimer);
     this.#messenger?.close();
+    this.#paths?.stop();
     await this.#control?.stop();
     this.#index?.stop();
     // Reverse order of start: tell nodes and peers, then close the listeners, then flush state.
@@ -203,6 +212,13 @@ export class PartylineNode {
     const link = this.#overlay?.link;
     if (!link) throw new PartylineError('ERR_NOT_ATTACHED', 'not attached to a supernode: cannot search now');
     return link.request(NodeIndexSearch, { user }, { timeoutMs: 10_000 });
+  }
+
+  /** `ctl probe`: a media path to the user's newest device, measured for `seconds`. */
+  async probe(user: string, seconds = 2): Promise<ProbeReport> {
+    if (!this.#paths) throw new PartylineError('ERR_NOT_AVAILABLE', this.role === 'supernode' ? 'probe runs on phones, not on supernodes' : 'media paths need network.loginServer.publicKey (to check peers)');
+    if (this.#overlay?.state !== 'attached') throw new PartylineError('ERR_NOT_ATTACHED', 'not attached to a supernode: cannot probe now');
+    return this.#paths.probe(user, { durationMs: Math.round(seconds * 1000) });
   }
 
   /** Publish this device's signed location record through its supernode (after attaching, then every 30 min). */
@@ -288,6 +304,13 @@ export class PartylineNode {
         link: () => overlay.link,
         search: (user) => this.search(user),
         log: componentLogger(this.#log, 'messages'),
+      });
+      this.#paths = new PathService({
+        udp: this.#udp,
+        messenger: this.#messenger,
+        log: componentLogger(this.#log, 'path'),
+        publicAddress: () => this.#nat.publicAddress,
+        udpBlocked: () => this.#nat.type === 'udp-blocked',
       });
     }
     this.#overlay.on('attached', () => {

@@ -9,6 +9,7 @@ import { errorMessage, PartylineError } from '../errors.js';
 import { loadConfigForCli } from './start-command.js';
 import { NodeIndexSearch } from '../overlay/index/node-messages.js';
 import type { NodeIndexSearchResponse } from '../overlay/index/node-messages.js';
+import { probeSubcommand } from './ctl-probe.js';
 
 /**
  * `partyline ctl [--config FILE | --socket PATH] <command> [--json]`: talk
@@ -107,6 +108,7 @@ export function registerCtlCommand(program: Command, io: CtlIo = processIo()): C
   ioByCtl.set(ctl, io);
   defineCtlSubcommand(ctl, statusSubcommand);
   defineCtlSubcommand(ctl, searchSubcommand);
+  defineCtlSubcommand(ctl, probeSubcommand);
   return ctl;
 }
 
