@@ -28,13 +28,33 @@ export const LAN_IF = 'lan';
 const CONE_TIMEOUT_S = 180;
 
 /**
+ * The router itself takes nothing unsolicited from the internet, like every
+ * home router. This matters for hole punching, not only for tidiness: a
+ * packet addressed to the router's own WAN address that no mapping claims
+ * would otherwise be *accepted* locally (and answered with ICMP), and
+ * conntrack would confirm an entry for it. That entry's reply tuple then
+ * blocks the NAT from giving the LAN host's own outgoing flow to the same
+ * peer the port it uses for everyone else — the first check of the other
+ * side "poisons" the mapping and two port-restricted NATs never meet.
+ * Dropped in the input hook, the packet's conntrack entry is never confirmed.
+ */
+function inputChain(): string {
+  return `
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname "${WAN_IF}" ct state established,related accept
+    iifname "${WAN_IF}" drop
+  }`;
+}
+
+/**
  * A stateful firewall in front of the LAN: from the internet only replies to
  * flows the LAN opened (conntrack) and flows the NAT itself forwarded (DNAT)
  * get in. Without it a Linux router would route any packet addressed to a
  * private LAN address, which no real NAT does.
  */
 function forwardChain(blockUdp: boolean): string {
-  return `
+  return `${inputChain()}
   chain forward {
     type filter hook forward priority filter; policy accept;
     iifname "${WAN_IF}" ct state established,related accept
