@@ -182,6 +182,14 @@ export const supernodeSchema = z
     attachTimeoutS: int(1, 120)
       .default(5)
       .describe('Seconds a node has, after its handshake, to present a valid credential (or open a login tunnel) before it is dropped.'),
+    maxRelayedCalls: int(0, 1_000_000)
+      .default(1000)
+      .describe('Media relay allocations (relayed calls) this supernode carries at once; 0 = relay nothing.'),
+    relayPerUserMax: int(1, 1000).default(4).describe('Media relay allocations one user may hold at once on this supernode.'),
+    relayIdleS: int(1, 3600).default(30).describe('Seconds without media on either leg after which a relay allocation is freed (calls of any length are relayed while media flows).'),
+    relayKbps: int(0, 1_000_000)
+      .default(0)
+      .describe('Cap on each relay leg\'s sending rate in kbit/s (voice needs about 40); 0 = no cap.'),
     minUptimeS: int(0, Number.MAX_SAFE_INTEGER)
       .default(600)
       .describe('Policy auto: seconds of uptime before this node may promote itself.'),

@@ -1,7 +1,7 @@
 import { verifyCredential } from '../crypto/credential.js';
 import type { Credential } from '../crypto/credential.js';
 import type { VerifiedPeer } from '../crypto/handshake-payload.js';
-import { PartylineError, errorMessage } from '../errors.js';
+import { CredentialError, PartylineError, errorMessage } from '../errors.js';
 import { LinkHandlers } from '../link/link.js';
 import type { Link } from '../link/link.js';
 import type { PeerLink } from '../link/transport.js';
@@ -147,6 +147,32 @@ export class SupernodeService {
         this.#log.info({ user: node.user, deviceId: node.deviceId }, 'node detached');
       }
     });
+  }
+
+  /**
+   * Keep a link that will not attach past the attach deadline: a node
+   * attached to another supernode that dialled this one only for a TCP relay
+   * leg (src/relay/). The credential it presented in its Noise handshake must
+   * verify here as an Attach would (login server signature, network,
+   * validity, bound to the link's Noise and identity keys). From then on the
+   * caller owns the link and closes it when done: keep-alive and expiry
+   * sweeps do not cover it. Throws the CredentialError, `ERR_ATTACH_NO_TRUST`,
+   * or `ERR_ATTACH_STATE` when the link is not waiting to attach.
+   */
+  admitWithoutAttach(link: Link): Credential {
+    const pending = this.#pending.get(link);
+    if (!pending) throw new PartylineError('ERR_ATTACH_STATE', 'this link is not waiting to attach');
+    const loginServerKey = this.#options.loginServerKey;
+    if (!loginServerKey) throw new PartylineError('ERR_ATTACH_NO_TRUST', 'this supernode has no login server key (network.loginServer.publicKey) to check credentials with');
+    const { peer } = pending;
+    if (!peer.credential) throw new CredentialError('ERR_CREDENTIAL_MISSING', 'no credential in the handshake');
+    const credential = verifyCredential(peer.credential, { loginServerKey, now: this.#now(), network: this.#options.network, noiseKey: link.channel.remoteStaticKey });
+    if (credential.deviceKey !== peer.identityKey.toString('base64')) {
+      throw new CredentialError('ERR_CREDENTIAL_KEY_BINDING', 'credential is for another device key than the one proven in the handshake');
+    }
+    this.#pending.delete(link);
+    this.#log.info({ peer: link.remoteAddress, user: credential.user, deviceId: credential.deviceId }, 'link kept without attach');
+    return credential;
   }
 
   #dropLate(): void {
