@@ -74,13 +74,15 @@ export interface SessionTimings {
   checkTimeoutMs: number;
   /** Take a validated relay when no direct path validated this long after start (default 600 ms). */
   relayGraceMs: number;
-  /** Re-check validated paths this often (default 1000 ms). */
+  /** Re-check validated paths this often (default 500 ms); the selected one every 250 ms. */
   consentMs: number;
-  /** A selected path without an answer for this long is dead (default 2500 ms). */
+  /** The selected path without an answer for this long is dead (default 1500 ms: six checks in a row lost); a standby path after 4 × consentMs. */
   deadAfterMs: number;
+  /** Re-check failed and dead paths this often, to move back up when one recovers (default 5000 ms). */
+  recheckMs: number;
 }
 
-export const DEFAULT_TIMINGS: SessionTimings = { checkTimeoutMs: 2500, relayGraceMs: 600, consentMs: 1000, deadAfterMs: 2500 };
+export const DEFAULT_TIMINGS: SessionTimings = { checkTimeoutMs: 2500, relayGraceMs: 600, consentMs: 500, deadAfterMs: 1500, recheckMs: 5000 };
 
 /** When checks go out on a path that has not answered yet: fast first, then every 200 ms. */
 const CHECK_SCHEDULE_MS = [0, 50, 100, 200, 350, 500, 700, 900, 1100, 1300, 1500, 1700, 1900, 2100, 2300];
@@ -121,6 +123,9 @@ export class ConnectivitySession extends EventEmitter<SessionEvents> {
   #tick: NodeJS.Timeout | undefined;
   #closed = false;
   #failedReported = false;
+  /** The selected path that died, until another takes over (for the switch record). */
+  #lost: PathState | undefined;
+  #lastRecheck = 0;
   #nextId = 1;
   #remoteKey: Buffer;
   #localKey: Buffer;
@@ -336,13 +341,21 @@ export class ConnectivitySession extends EventEmitter<SessionEvents> {
   #maintain(): void {
     if (this.#closed) return;
     const now = this.#now();
+    const recheck = now - this.#lastRecheck >= this.timings.recheckMs;
+    if (recheck) this.#lastRecheck = now;
     for (const path of this.#paths) {
+      if (path.state === 'dead' || path.state === 'failed') {
+        if (recheck) this.#check(path);
+        continue;
+      }
       if (path.state !== 'validated') continue;
-      if (now - path.lastAnswer > this.timings.deadAfterMs) {
+      const deadAfter = path === this.#selected ? this.timings.deadAfterMs : Math.max(this.timings.deadAfterMs, 4 * this.timings.consentMs);
+      if (now - path.lastAnswer > deadAfter) {
         path.state = 'dead';
         this.#log.info({ kind: path.transport.kind, path: path.transport.label }, 'media path died: no answer to consent checks');
         if (this.#selected === path) {
           this.#selected = undefined;
+          this.#lost = path;
           this.#consider(`${path.transport.kind} path died`);
         }
         continue;
@@ -371,11 +384,12 @@ export class ConnectivitySession extends EventEmitter<SessionEvents> {
       const directPending = this.#paths.some((p) => p.transport.kind === 'direct-udp' && p.state === 'checking');
       if (directPending && this.#now() - this.#startedAt < this.timings.relayGraceMs) return;
     }
-    this.#select(best, current ? reason : 'first path');
+    this.#select(best, current || this.#lost ? reason : 'first path');
   }
 
   #select(path: PathState, reason: string): void {
-    const previous = this.#selected;
+    const previous = this.#selected ?? this.#lost;
+    this.#lost = undefined;
     this.#selected = path;
     const at = Math.round(this.#now() - this.#startedAt);
     if (this.setupMs === null) this.setupMs = at;
