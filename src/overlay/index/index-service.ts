@@ -22,6 +22,7 @@ import type { StoreResponse } from './messages.js';
 import { idToHex, supernodeId, userKey } from './node-id.js';
 import type { NodeId } from './node-id.js';
 import { NodeIndexHandlers } from './node-index-handlers.js';
+import type { NodeIndexHandlersOptions } from './node-index-handlers.js';
 import type { DirectoryAnswer, NodeIndexSearchResponse } from './node-messages.js';
 import { recordVerifier, sameRecord } from './record.js';
 import type { LocationRecord } from './record.js';
@@ -92,6 +93,12 @@ export interface IndexServiceOptions {
   fallback?: (user: string) => Promise<DirectoryAnswer | undefined>;
   /** More handlers for every index link, incoming or outgoing (e.g. the Router's route.forward). */
   serveLink?: (link: Link) => void;
+  /**
+   * What the responsible supernodes know of a user's devices' presence
+   * (presence-service.ts): lets index.search answer `online: false` for a
+   * device that logged out or whose supernode reported it gone.
+   */
+  presence?: NodeIndexHandlersOptions['presence'];
   now?: () => number;
   random?: (n: number) => Uint8Array;
 }
@@ -102,6 +109,8 @@ export interface IndexSearchResult {
   records: LocationRecord[];
   /** Supernodes asked (0 when this supernode answered from its own store). */
   contacted: number;
+  /** The supernodes whose answers held the records (none when this one answered from its own store). */
+  holders: ContactInfo[];
 }
 
 export interface IndexPublishResult {
@@ -140,6 +149,8 @@ export class IndexService {
   #now: () => number;
   #pool: LinkPool;
   #served = new Map<Link, ServedLink>();
+  /** Every served index link, incoming or pooled: who is at the other end. */
+  #peers = new WeakMap<Link, ServedLink>();
   #nodeHandlers: NodeIndexHandlers;
   #timer: NodeJS.Timeout | undefined;
   #running = false;
@@ -175,7 +186,7 @@ export class IndexService {
       index: this,
       log: options.log,
       now: this.#now,
-      ...pick(options, ['minPublishIntervalMs', 'maxSearchesPerNode', 'onlineWindowMs', 'fallback']),
+      ...pick(options, ['minPublishIntervalMs', 'maxSearchesPerNode', 'onlineWindowMs', 'fallback', 'presence']),
     });
   }
 
@@ -250,6 +261,7 @@ export class IndexService {
   }
 
   #serveIndex(link: Link, state: ServedLink): void {
+    this.#peers.set(link, state);
     const run = <R>(handle: (from: ContactInfo | undefined, now: number) => Handled<R>): R => {
       const now = this.#now();
       if (!this.#running) throw new IndexError('ERR_INDEX_STOPPED', 'the index service of this supernode is stopped');
@@ -266,6 +278,45 @@ export class IndexService {
     link.handle(Store, (body) => run((from, now) => this.node.handleStore(from, body, now)));
     link.handle(IndexPing, (body) => run((from, now) => this.node.handlePing(from, body as Record<string, never>, now)));
     this.#options.serveLink?.(link);
+  }
+
+  /**
+   * The supernode at the other end of an index link, once known (its hello
+   * was accepted, or this supernode dialled it): handlers of other
+   * services (presence, held messages) use it to tell who asks.
+   */
+  peerOf(link: Link): ContactInfo | undefined {
+    return this.#peers.get(link)?.from;
+  }
+
+  /**
+   * One request to a contact (e.g. from `responsible()`) over its pooled
+   * index link; the outcome counts for the contact in the routing table.
+   */
+  async request<Req, Res>(contact: ContactInfo, def: RequestDef<Req, Res>, body: Req, options: { timeoutMs?: number } = {}): Promise<Res> {
+    this.#assertRunning();
+    try {
+      const answer = await this.#pool.request(contact, def, body, { timeoutMs: options.timeoutMs ?? this.#timeoutMs });
+      this.#background(this.node.contactSeen(this.#pool.contact(contact.id) ?? contact, this.#now()));
+      return answer;
+    } catch (err) {
+      this.#failed(contact, err);
+      throw err;
+    }
+  }
+
+  /**
+   * The k supernodes closest to a user's key as a FIND_NODE lookup finds
+   * them now, this one included when it is among them, closest first:
+   * where the user's records live, and where presence and held messages
+   * for the user go (presence-service.ts, mailbox-service.ts).
+   */
+  async responsible(user: string): Promise<ContactInfo[]> {
+    this.#assertRunning();
+    const key = userKey(normaliseUserName(user));
+    const lookup = await this.#findNode(key);
+    const near = [...lookup.result.closest.filter((c) => c.id !== this.id), this.self];
+    return near.sort((a, b) => ((a.id ^ key) < (b.id ^ key) ? -1 : 1)).slice(0, this.node.k);
   }
 
   /**
@@ -417,7 +468,7 @@ export class IndexService {
     const name = normaliseUserName(user);
     if (name.length === 0 || name.length > 64) throw new IndexError('ERR_INDEX_USER', `search: user name of ${name.length} characters, expected 1..64`);
     const start = this.node.search(name, this.#now());
-    if (start.local) return { found: true, records: start.local, contacted: 0 };
+    if (start.local) return { found: true, records: start.local, contacted: 0, holders: [] };
     const lookup = await this.#drive(start.lookup!, async (to) => {
       const answer = await this.#pool.request(to, FindValue, { user: name }, { timeoutMs: this.#timeoutMs, ...options });
       return this.node.findValueAnswer(name, answer, this.#now());
@@ -425,7 +476,7 @@ export class IndexService {
     const { values, contacted } = lookup.result;
     this.#background(this.node.readRepair(values));
     const records = values.length > 0 ? this.node.searchResult(values) : this.node.store.get(name, this.#now());
-    return { found: records.length > 0, records, contacted };
+    return { found: records.length > 0, records, contacted, holders: values.map((v) => v.from) };
   }
 
   /**

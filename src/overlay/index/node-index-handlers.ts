@@ -11,6 +11,14 @@ import { NodeIndexPublish, NodeIndexSearch, ONLINE_WINDOW_MS } from './node-mess
 import type { DirectoryAnswer, NodeIndexPublishResponse, NodeIndexSearchResponse } from './node-messages.js';
 import { parseLocationRecord, recordExpires, sameRecord } from './record.js';
 import type { LocationRecord } from './record.js';
+import type { ContactInfo } from './routing-table.js';
+import type { PresenceState } from '../presence/state.js';
+
+/** The newest presence known for a device: its state and when it was said (epoch ms). */
+export interface KnownPresence {
+  state: PresenceState;
+  issued: number;
+}
 
 /**
  * What the node handlers need of the index: the IndexService's own
@@ -20,7 +28,7 @@ export interface NodeIndexBackend {
   readonly running: boolean;
   readonly node: Pick<IndexNode, 'validate' | 'store'>;
   publish(record: unknown): Promise<{ replicas: number }>;
-  search(user: string, options?: { signal?: AbortSignal }): Promise<{ found: boolean; records: LocationRecord[] }>;
+  search(user: string, options?: { signal?: AbortSignal }): Promise<{ found: boolean; records: LocationRecord[]; holders?: ContactInfo[] }>;
 }
 
 export interface NodeIndexHandlersOptions {
@@ -33,6 +41,13 @@ export interface NodeIndexHandlersOptions {
   maxSearchesPerNode?: number;
   onlineWindowMs?: number;
   fallback?: (user: string) => Promise<DirectoryAnswer | undefined>;
+  /**
+   * The presence of a user's devices by device id, from the supernodes
+   * responsible for the user (`holders`: those whose answers held the
+   * records). Without it, or for a device it does not know, a device
+   * counts as online while its record was signed within the online window.
+   */
+  presence?: (user: string, holders: readonly ContactInfo[]) => Promise<ReadonlyMap<string, KnownPresence>>;
 }
 
 interface NodeLinkState {
@@ -122,14 +137,28 @@ export class NodeIndexHandlers {
     const result = await this.#index.search(name, options);
     if (result.found) {
       const records = result.records.slice(-MAX_RECORDS_PER_MESSAGE);
-      const newest = Math.max(...records.map((r) => r.issued));
+      const known = await this.#presence(name, result.holders ?? []);
+      const now = this.#options.now();
+      const window = this.#options.onlineWindowMs ?? ONLINE_WINDOW_MS;
+      const devices = records.map((r) => {
+        // The newer of the two signed statements wins: a presence update said after the record
+        // (logged out, went offline, in a call), else the record itself (fresh = online, and then
+        // a live online or in-call update says which).
+        const p = known.get(r.device.deviceId);
+        const live = p !== undefined && p.state !== 'offline' && p.issued >= now - window;
+        const presence: PresenceState = p && p.issued >= r.issued
+          ? (live ? p.state : 'offline')
+          : r.issued >= now - window ? (live ? p.state : 'online') : 'offline';
+        const lastSeen = Math.max(r.issued, p?.issued ?? 0);
+        return { deviceId: r.device.deviceId, supernode: r.device.supernode, addresses: [...r.device.addresses], since: r.device.since, presence, lastSeen };
+      });
       return {
         found: true,
         user: name,
-        online: newest >= this.#options.now() - (this.#options.onlineWindowMs ?? ONLINE_WINDOW_MS),
-        devices: records.map((r) => ({ deviceId: r.device.deviceId, supernode: r.device.supernode, addresses: [...r.device.addresses], since: r.device.since })),
+        online: devices.some((d) => d.presence !== 'offline'),
+        devices,
         records,
-        lastSeen: newest,
+        lastSeen: Math.max(...devices.map((d) => d.lastSeen)),
         source: 'index',
       };
     }
@@ -147,6 +176,18 @@ export class NodeIndexHandlers {
       };
     }
     return { found: false, user: name, online: false, devices: [], records: [], lastSeen: null, source: 'index' };
+  }
+
+  /** What the presence hook knows, or nothing (no hook, or it failed: logged). */
+  async #presence(user: string, holders: readonly ContactInfo[]): Promise<ReadonlyMap<string, KnownPresence>> {
+    const hook = this.#options.presence;
+    if (!hook) return new Map();
+    try {
+      return await hook(user, holders);
+    } catch (err) {
+      this.#options.log.debug({ user, err: errorMessage(err) }, 'presence for search unavailable');
+      return new Map();
+    }
   }
 
   /** The login server's answer, or undefined (no fallback, nothing known, or it failed: logged). */

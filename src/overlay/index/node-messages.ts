@@ -3,6 +3,7 @@ import { isHostPort } from '../../util/host-port.js';
 import { defineRequest } from '../../wire/messages.js';
 import { locationRecordSchema, MAX_RECORD_ADDRESSES } from './record.js';
 import { MAX_RECORDS_PER_MESSAGE } from './messages.js';
+import { PRESENCE_STATES } from '../presence/state.js';
 
 /**
  * Messages between an ordinary node and the supernode it is attached to,
@@ -75,6 +76,15 @@ export const searchDevice = z.object({
   addresses: z.array(hostPort).max(MAX_RECORD_ADDRESSES),
   /** When the device logged in (epoch ms). */
   since: epochMs,
+  /**
+   * The device's presence: from its newest signed update when that is newer
+   * than its record (a device that logged out, or whose supernode reported
+   * it gone, is `offline` while its record still lives), else from the
+   * record's age (online while signed within ONLINE_WINDOW_MS).
+   */
+  presence: z.enum(PRESENCE_STATES).optional(),
+  /** Epoch ms: the newest record or presence update of this device. */
+  lastSeen: epochMs.optional(),
 }).strict();
 export type SearchDevice = z.infer<typeof searchDevice>;
 
@@ -89,13 +99,13 @@ export const NodeIndexSearch = defineRequest(
     found: z.boolean(),
     /** Normalised name. */
     user: userName,
-    /** A device record was signed within ONLINE_WINDOW_MS. */
+    /** A device is online or in a call (see searchDevice.presence). */
     online: z.boolean(),
     /** Every device with a live record, oldest login first. */
     devices: z.array(searchDevice).max(MAX_RECORDS_PER_MESSAGE),
     /** The signed records behind `devices`, for the node to verify. */
     records: z.array(locationRecordSchema).max(MAX_RECORDS_PER_MESSAGE),
-    /** Epoch ms: newest record's `issued` (index), or the last login (login server); null when unknown. */
+    /** Epoch ms: newest record's or presence update's `issued` (index), or the last login (login server); null when unknown. */
     lastSeen: epochMs.nullable(),
     /** The supernode of the last login, when the login server answered. */
     lastSupernode: z.string().max(300).optional(),

@@ -88,8 +88,8 @@ export interface LocationRecord {
 
 const b64 = (bytes: 32 | 64): z.ZodString => z.string().regex(bytes === 32 ? /^[A-Za-z0-9+/]{43}=$/ : /^[A-Za-z0-9+/]{86}==$/, `expected base64 of ${bytes} bytes`);
 
-/** A credential inside a record (same fields as crypto/credential.ts; its signature is checked by verifyCredential). */
-const credentialSchema = z.object({
+/** A credential inside a record (same fields as crypto/credential.ts; its signature is checked by verifyCredential). Also used by presence updates. */
+export const credentialSchema = z.object({
   v: z.literal(1),
   user: z.string().min(1).max(64),
   deviceId: z.string().min(1).max(64),

@@ -6,6 +6,7 @@ import { normaliseUserName } from '../../login/user-name.js';
 import type { Logger } from '../../system/logging.js';
 import type { NodeIndexSearchResponse } from '../index/node-messages.js';
 import { verifyLocationRecord } from '../index/record.js';
+import { MailboxPut } from '../im/mailbox-messages.js';
 import { RouteDeliver, RouteSend } from './messages.js';
 import type { RouteEndpoint } from './messages.js';
 import { SEALED_LIFETIME_MS, openSealed, randomMessageId, seal } from './sealed.js';
@@ -29,6 +30,16 @@ export interface Incoming extends OpenedMessage {
 }
 
 export type IncomingHandler = (message: Incoming) => void | Promise<void>;
+
+/** How `sendOrHold` went: the device's link took the message, or `held` supernodes keep it for the device's next login. */
+export interface SendOutcome {
+  id: string;
+  delivered: boolean;
+  held: number;
+}
+
+/** Route failures that mean "that device cannot be reached now" (not attached where its record says, its supernode gone, its link dead). */
+const UNREACHABLE_CODES: ReadonlySet<string> = new Set(['ERR_ROUTE_NOT_HERE', 'ERR_ROUTE_UNREACHABLE', 'ERR_ROUTE_NOT_DELIVERED']);
 
 export interface MessengerOptions {
   identity: Identity;
@@ -118,6 +129,31 @@ export class Messenger {
     const target: RouteEndpoint = { user: to.user, deviceId: to.deviceId, supernode: to.supernode };
     await link.request(RouteSend, { to: target, sealed: sealed.toString('base64') }, { timeoutMs: 8_000 });
     return id;
+  }
+
+  /**
+   * Seal and send one message to one device; when the device cannot be
+   * reached, hand the same sealed bytes to the supernodes responsible for
+   * its user (`mailbox.put`), which hold them for up to 72 h and deliver
+   * them at the device's next login (im/mailbox-service.ts). The
+   * recipient drops a copy it has seen (same sender device and id).
+   */
+  async sendOrHold(to: PeerDevice, message: SealInput): Promise<SendOutcome> {
+    const link = this.#options.link();
+    const credential = this.#options.credential();
+    if (!link || link.closed) throw new PartylineError('ERR_NOT_ATTACHED', 'not attached to a supernode: cannot send');
+    if (!credential) throw new PartylineError('ERR_NOT_LOGGED_IN', 'no credential: cannot send');
+    const id = message.id ?? randomMessageId();
+    const sealed = seal({ identity: this.#options.identity, credential, network: this.#options.network, to }, { ...message, id, ts: message.ts ?? this.#now() }).toString('base64');
+    try {
+      await link.request(RouteSend, { to: { user: to.user, deviceId: to.deviceId, supernode: to.supernode }, sealed }, { timeoutMs: 8_000 });
+      return { id, delivered: true, held: 0 };
+    } catch (err) {
+      if (!(err instanceof PartylineError) || !UNREACHABLE_CODES.has(err.code)) throw err;
+      this.#log.debug({ to: `${to.user}/${to.deviceId}`, code: err.code }, 'device unreachable: asking the supernodes to hold the message');
+    }
+    const answer = await link.request(MailboxPut, { to: { user: to.user, deviceId: to.deviceId }, id, sealed }, { timeoutMs: 10_000 });
+    return { id, delivered: false, held: answer.held };
   }
 
   /** Send and wait for the device's answer (a message with `re` = this id). */

@@ -249,7 +249,7 @@ describe('IndexService: five supernodes over real links', () => {
       const hit = await link.request(NodeIndexSearch, { user: user.name });
       expect(hit).toEqual({
         found: true, user: user.name, online: true, source: 'index', lastSeen: user.record.issued,
-        devices: [{ deviceId: user.device.identity.deviceId, supernode: '127.0.0.1:4000', addresses: ['10.0.0.8:5060'], since: T0 }],
+        devices: [{ deviceId: user.device.identity.deviceId, supernode: '127.0.0.1:4000', addresses: ['10.0.0.8:5060'], since: T0, presence: 'online', lastSeen: user.record.issued }],
         records: [user.record],
       });
       // The node need not trust the supernode: the record verifies against the login server key.
