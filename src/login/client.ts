@@ -47,6 +47,11 @@ export interface DialLoginServerOptions {
   /** The login server's Ed25519 public key (`network.loginServer.publicKey`, decoded). */
   loginServerKey: Uint8Array;
   log: Logger;
+  /**
+   * A credential this login server issued, shown in the handshake: what
+   * the account requests (directory, buddies) need. Not needed to log in.
+   */
+  credential?: () => Credential | undefined;
   signal?: AbortSignal;
   connectTimeoutMs?: number;
   handshakeTimeoutMs?: number;
@@ -67,6 +72,7 @@ export async function dialLoginServer(options: DialLoginServerOptions): Promise<
     role: 'node',
     log: options.log,
     pattern: 'XX',
+    ...(options.credential ? { credential: options.credential } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
     ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
