@@ -36,6 +36,12 @@ import { RouteForward } from '../overlay/route/messages.js';
 import { Messenger } from '../overlay/route/messenger.js';
 import { Router } from '../overlay/route/router.js';
 import { PathService } from '../nat/path/path-service.js';
+import { MailboxService } from '../overlay/im/mailbox-service.js';
+import { MAX_TEXT_LENGTH } from '../overlay/im/history.js';
+import { PhoneSocial } from '../overlay/presence/phone-social.js';
+import { PresenceService } from '../overlay/presence/presence-service.js';
+import { SETTABLE_PRESENCE_STATES } from '../overlay/presence/state.js';
+import type { SettablePresence } from '../overlay/presence/state.js';
 import type { ProbeReport } from '../nat/path/path-service.js';
 import { componentLogger } from '../system/logging.js';
 import type { Logger } from '../system/logging.js';
@@ -92,6 +98,10 @@ export class PartylineNode {
   #router: Router | undefined;
   #messenger: Messenger | undefined;
   #paths: PathService | undefined;
+  #social: PhoneSocial | undefined;
+  #socialTimer: NodeJS.Timeout | undefined;
+  #presence: PresenceService | undefined;
+  #mailbox: MailboxService | undefined;
   /** Control commands: served on the Unix socket, and later to MQTT and the terminal UI. */
   readonly controls: ControlRegistry;
 
@@ -110,6 +120,7 @@ export class PartylineNode {
       describe: 'set up a media path to a user and measure it: {path, rttMs, lossPct, candidates}',
       handler: (args) => this.probe(args.user, args.seconds),
     });
+    this.#registerSocialControls();
   }
 
   get role(): NodeRole {
@@ -165,6 +176,7 @@ export class PartylineNode {
     clearTimeout(this.#loginTimer);
     clearInterval(this.#natTimer);
     clearInterval(this.#publishTimer);
+    await this.#stopSocial();
     this.#messenger?.close();
     this.#paths?.stop();
     await this.#control?.stop();
@@ -323,6 +335,7 @@ export class PartylineNode {
     this.#publishTimer.unref();
     this.#natTimer = setInterval(() => this.#classifyNat(), 5 * 60_000);
     this.#natTimer.unref();
+    await this.#startPhoneSocial(identity);
     if (!this.config.account.user) {
       this.#log.info('no account configured (account.user): waiting for provisioning');
       return;
@@ -363,6 +376,8 @@ export class PartylineNode {
       onNodeAttached: (link, credential) => {
         this.#index?.serveNode(link, credential);
         this.#router?.serveNode(link, credential);
+        this.#presence?.serveNode(link, credential);
+        this.#mailbox?.serveNode(link, credential);
       },
     });
     const service = this.#service;
@@ -397,11 +412,128 @@ export class PartylineNode {
       credential: () => this.#credentials?.current(),
       log: componentLogger(this.#log, 'index'),
       seeds: () => this.#peers?.list(20) ?? [],
-      serveLink: (link) => this.#router?.serveSupernode(link),
+      serveLink: (link) => {
+        this.#router?.serveSupernode(link);
+        this.#presence?.serveSupernode(link);
+        this.#mailbox?.serveSupernode(link);
+      },
+      k: this.config.supernode.indexReplicas,
+      presence: (user, holders) => this.#presence ? this.#presence.presenceOf(user, holders) : Promise.resolve(new Map()),
       ...(loginServer.address ? { fallback: (user: string) => this.#directoryLookup(user) } : {}),
     });
     this.#index.start();
+    this.#startSocialSupernode(address, loginServerKey);
     this.#index.contactsFromPeers(this.#peers?.list(20) ?? []);
+  }
+
+  /** Presence and held messages on a supernode: both live with the index (the supernodes responsible for a user). */
+  #startSocialSupernode(address: string, loginServerKey: Buffer): void {
+    const index = this.#index!;
+    const service = this.#service!;
+    const log = componentLogger(this.#log, 'presence');
+    this.#presence = new PresenceService({ index, network: this.config.network.name, loginServerKey, self: () => address, log });
+    const presence = this.#presence;
+    this.#mailbox = new MailboxService({
+      index,
+      presence,
+      self: () => address,
+      attached: (deviceId) => service.attachedDevice(deviceId),
+      log: componentLogger(this.#log, 'mailbox'),
+    });
+    this.#presence.start();
+    this.#mailbox.start();
+  }
+
+  /** Buddies, presence and instant messages on a phone (needs the login server key, like the Messenger). */
+  async #startPhoneSocial(identity: Identity): Promise<void> {
+    const messenger = this.#messenger;
+    const overlay = this.#overlay;
+    const { publicKey, address } = this.config.network.loginServer;
+    const loginServerKey = publicKey ? decodePublicKey(publicKey) : undefined;
+    if (!messenger || !overlay || !loginServerKey) return;
+    this.#social = new PhoneSocial({
+      identity,
+      network: this.config.network.name,
+      loginServerKey,
+      loginServer: address ? parseHostPort(address) : undefined,
+      stateDir: this.config.node.stateDir,
+      user: this.config.account.user,
+      credential: () => this.#credentials?.current(),
+      attachment: () => {
+        const link = overlay.link;
+        const attached = overlay.supernode;
+        return link && attached ? { link, supernode: attached.address } : undefined;
+      },
+      messenger,
+      log: componentLogger(this.#log, 'social'),
+    });
+    const social = this.#social;
+    await social.start();
+    overlay.on('attached', () => {
+      const link = overlay.link;
+      if (link) social.attached(link).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'presence and held messages after attaching failed'));
+    });
+    // A presence update lives as long as a record is considered fresh: sign it again with every record refresh.
+    this.#socialTimer = setInterval(() => {
+      social.presence.refresh().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'presence refresh failed'));
+    }, RECORD_REFRESH_MS);
+    this.#socialTimer.unref();
+  }
+
+  async #stopSocial(): Promise<void> {
+    clearInterval(this.#socialTimer);
+    this.#presence?.stop();
+    this.#mailbox?.stop();
+    await this.#social?.stop().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'saying goodbye failed'));
+  }
+
+  /** Set this phone's presence (`in-call` comes from the call layer); it reaches online buddies through the supernodes. */
+  setPresence(state: SettablePresence): Promise<void> {
+    return this.#phoneSocial().setPresence(state);
+  }
+
+  #phoneSocial(): PhoneSocial {
+    if (this.#social) return this.#social;
+    throw new PartylineError('ERR_NOT_AVAILABLE', this.role === 'supernode' ? 'buddies, presence and messages are for phones, not supernodes' : 'buddies and messages need network.loginServer.publicKey');
+  }
+
+  /** `ctl buddies`, `ctl buddy add|remove`, `ctl message`, `ctl messages`, `ctl presence`. */
+  #registerSocialControls(): void {
+    const user = z.string().min(1).max(64);
+    this.controls.register('buddies', {
+      args: z.object({}).strict(),
+      describe: 'the buddy list (kept by the login server) with presence: [{user, online, presence}]',
+      handler: () => this.#phoneSocial().buddyList(),
+    });
+    this.controls.register('buddy.add', {
+      args: z.object({ user }).strict(),
+      describe: 'add a user to the buddy list',
+      handler: (args) => this.#phoneSocial().addBuddy(args.user),
+    });
+    this.controls.register('buddy.remove', {
+      args: z.object({ user }).strict(),
+      describe: 'remove a user from the buddy list',
+      handler: (args) => this.#phoneSocial().removeBuddy(args.user),
+    });
+    this.controls.register('message', {
+      args: z.object({ user, text: z.string().min(1).max(MAX_TEXT_LENGTH) }).strict(),
+      describe: 'send an instant message to every device of a user (held for offline ones): {id, to, devices, delivered, held}',
+      handler: (args) => this.#phoneSocial().send(args.user, args.text),
+    });
+    this.controls.register('messages', {
+      args: z.object({}).strict(),
+      describe: 'instant messages received and sent: [{id, direction, from, to, time, text, delivered}]',
+      handler: () => this.#phoneSocial().list(),
+    });
+    this.controls.register('presence', {
+      args: z.object({ state: z.enum(SETTABLE_PRESENCE_STATES).optional() }).strict(),
+      describe: 'show or set this phone\'s presence (online, in-call): {state}',
+      handler: async (args) => {
+        const social = this.#phoneSocial();
+        if (args.state) await social.setPresence(args.state);
+        return { state: social.presence.state };
+      },
+    });
   }
 
   /** The login server's last-login record for a user: the index's fallback. */

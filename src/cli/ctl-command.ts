@@ -10,6 +10,7 @@ import { loadConfigForCli } from './start-command.js';
 import { NodeIndexSearch } from '../overlay/index/node-messages.js';
 import type { NodeIndexSearchResponse } from '../overlay/index/node-messages.js';
 import { probeSubcommand } from './ctl-probe.js';
+import { buddiesSubcommand, buddySubcommand, messageSubcommand, messagesSubcommand, presenceSubcommand } from './ctl-social.js';
 
 /**
  * `partyline ctl [--config FILE | --socket PATH] <command> [--json]`: talk
@@ -47,8 +48,8 @@ export interface CtlSubcommandSpec<R = unknown> {
   args?: ReadonlyArray<readonly [spec: string, description: string] | Argument>;
   /** Extra options: `[flags, description]`, or an Option. `--json`, `--socket`, `--config`, `--timeout` are always there. */
   options?: ReadonlyArray<readonly [flags: string, description: string] | Option>;
-  /** Control command to call. Default: `name`. */
-  command?: string;
+  /** Control command to call (or how the arguments choose it, e.g. `buddy add` → `buddy.add`). Default: `name`. */
+  command?: string | ((input: CtlInput) => string);
   /** Milliseconds to wait for the node unless `--timeout` says otherwise. Default 5000. */
   timeoutMs?: number;
   /**
@@ -92,7 +93,7 @@ export const searchSubcommand: CtlSubcommandSpec<NodeIndexSearchResponse> = {
     if (!r.found) return `${r.user}: no such user\n`;
     const seen = r.lastSeen ? new Date(r.lastSeen).toISOString() : 'never';
     const lines = [`${r.user}: ${r.online ? 'online' : 'offline'} (last seen ${seen}, from the ${r.source})`];
-    for (const d of r.devices) lines.push(`  device ${d.deviceId} via supernode ${d.supernode}${d.addresses.length ? `, at ${d.addresses.join(', ')}` : ''}`);
+    for (const d of r.devices) lines.push(`  device ${d.deviceId}${d.presence ? ` (${d.presence})` : ''} via supernode ${d.supernode}${d.addresses.length ? `, at ${d.addresses.join(', ')}` : ''}`);
     if (r.lastSupernode) lines.push(`  last login through ${r.lastSupernode}`);
     return `${lines.join('\n')}\n`;
   },
@@ -109,6 +110,11 @@ export function registerCtlCommand(program: Command, io: CtlIo = processIo()): C
   defineCtlSubcommand(ctl, statusSubcommand);
   defineCtlSubcommand(ctl, searchSubcommand);
   defineCtlSubcommand(ctl, probeSubcommand);
+  defineCtlSubcommand(ctl, buddiesSubcommand);
+  defineCtlSubcommand(ctl, buddySubcommand);
+  defineCtlSubcommand(ctl, presenceSubcommand);
+  defineCtlSubcommand(ctl, messageSubcommand);
+  defineCtlSubcommand(ctl, messagesSubcommand);
   return ctl;
 }
 
@@ -142,7 +148,8 @@ async function runSubcommand<R>(ctl: Command, sub: Command, spec: CtlSubcommandS
   const args = spec.toRequest ? await spec.toRequest(input) : { ...definedOnly(input.args), ...input.options };
   const path = await socketPath(connection);
   if (path === undefined) return; // the configuration is invalid: loadConfigForCli printed why
-  const result = await callControl(path, spec.command ?? spec.name, args, { timeoutMs });
+  const command = typeof spec.command === 'function' ? spec.command(input) : spec.command ?? spec.name;
+  const result = await callControl(path, command, args, { timeoutMs });
   if (own.json === true) {
     io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return;

@@ -179,6 +179,9 @@ export const supernodeSchema = z
       .default(0)
       .describe('Second UDP port for STUN change-port answers (RFC 5780, advertised in OTHER-ADDRESS), used in NAT classification. 0 = any free port.'),
     peerLinks: int(1, 64).default(8).describe('Links a supernode keeps to other supernodes (bootstrap list and gossip).'),
+    indexReplicas: int(1, 20)
+      .default(8)
+      .describe('k of the global index: supernodes holding each user\'s records, presence and held messages (the k closest to the user\'s key); also the lookup width.'),
     attachTimeoutS: int(1, 120)
       .default(5)
       .describe('Seconds a node has, after its handshake, to present a valid credential (or open a login tunnel) before it is dropped.'),

@@ -179,26 +179,26 @@ describe('partyline ctl (in process)', () => {
   });
 
   it('checks the result against the subcommand schema before printing it for a human', async () => {
-    registry.register('buddies', { args: z.strictObject({}), describe: 'buddies', handler: () => ({ buddies: 'bob' }) });
+    registry.register('roster', { args: z.strictObject({}), describe: 'roster', handler: () => ({ buddies: 'bob' }) });
     const program = ctlProgram((ctl) =>
       defineCtlSubcommand(ctl, {
-        name: 'buddies',
+        name: 'roster',
         description: 'list buddies',
         result: z.object({ buddies: z.array(z.string()) }),
         printHuman: (r) => `${r.buddies.join('\n')}\n`,
       }),
     );
-    expect(await program.run(['ctl', '--socket', path, 'buddies'])).toEqual({
+    expect(await program.run(['ctl', '--socket', path, 'roster'])).toEqual({
       code: 1,
       stdout: '',
-      stderr: 'partyline ctl: buddies: unexpected answer from the node: buddies: expected a list, got "bob" (--json prints it as it came)\n',
+      stderr: 'partyline ctl: roster: unexpected answer from the node: buddies: expected a list, got "bob" (--json prints it as it came)\n',
     });
-    expect((await program.run(['ctl', '--socket', path, 'buddies', '--json'])).stdout).toBe('{\n  "buddies": "bob"\n}\n');
+    expect((await program.run(['ctl', '--socket', path, 'roster', '--json'])).stdout).toBe('{\n  "buddies": "bob"\n}\n');
   });
 
   it('passes positional arguments and options as they are when there is no toRequest', async () => {
     const seen: unknown[] = [];
-    registry.register('message', {
+    registry.register('memo', {
       args: z.strictObject({ user: z.string(), text: z.array(z.string()), urgent: z.boolean().optional() }),
       describe: 'send a message',
       handler: (args) => {
@@ -208,8 +208,8 @@ describe('partyline ctl (in process)', () => {
     });
     const program = ctlProgram((ctl) =>
       defineCtlSubcommand(ctl, {
-        name: 'message',
-        description: 'send an instant message',
+        name: 'memo',
+        description: 'send a memo',
         args: [
           ['<user>', 'to whom'],
           ['<text...>', 'the message'],
@@ -218,7 +218,7 @@ describe('partyline ctl (in process)', () => {
         printHuman: () => 'sent\n',
       }),
     );
-    expect((await program.run(['ctl', '--socket', path, 'message', 'bob', 'lunch', 'at', 'one', '--urgent'])).stdout).toBe('sent\n');
+    expect((await program.run(['ctl', '--socket', path, 'memo', 'bob', 'lunch', 'at', 'one', '--urgent'])).stdout).toBe('sent\n');
     expect(seen).toEqual([{ user: 'bob', text: ['lunch', 'at', 'one'], urgent: true }]);
   });
 });
