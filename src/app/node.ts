@@ -43,6 +43,8 @@ import { PresenceService } from '../overlay/presence/presence-service.js';
 import { SETTABLE_PRESENCE_STATES } from '../overlay/presence/state.js';
 import type { SettablePresence } from '../overlay/presence/state.js';
 import type { ProbeReport } from '../nat/path/path-service.js';
+import { nodeRelayOps } from '../nat/path/relay-ops.js';
+import { RelayService, attachedVia, relayLimitsFromConfig } from '../relay/service.js';
 import { componentLogger } from '../system/logging.js';
 import type { Logger } from '../system/logging.js';
 import { formatHostPort, parseHostPort } from '../util/host-port.js';
@@ -64,6 +66,8 @@ export interface NodeStatus extends StatusReport {
   /** Supernodes only. */
   attachedNodes?: number;
   peers?: number;
+  /** Supernodes only: what the media relay carries. */
+  relay?: { allocations: number; udpLegs: number; tcpLegs: number; packetsRelayed: number; bytesRelayed: number; dropped: number };
 }
 
 /**
@@ -98,6 +102,7 @@ export class PartylineNode {
   #router: Router | undefined;
   #messenger: Messenger | undefined;
   #paths: PathService | undefined;
+  #relay: RelayService | undefined;
   #social: PhoneSocial | undefined;
   #socialTimer: NodeJS.Timeout | undefined;
   #presence: PresenceService | undefined;
@@ -182,6 +187,7 @@ export class PartylineNode {
     await this.#control?.stop();
     this.#index?.stop();
     // Reverse order of start: tell nodes and peers, then close the listeners, then flush state.
+    this.#relay?.stop();
     this.#service?.stop();
     this.#peers?.stop();
     await this.#overlay?.stop();
@@ -214,6 +220,7 @@ export class PartylineNode {
       nat: { ...this.#nat },
     };
     if (this.#service) status.attachedNodes = this.#service.attachedCount;
+    if (this.#relay) status.relay = this.#relay.stats();
     if (this.#peers) status.peers = this.#peers.size;
     return status;
   }
@@ -323,6 +330,15 @@ export class PartylineNode {
         log: componentLogger(this.#log, 'path'),
         publicAddress: () => this.#nat.publicAddress,
         udpBlocked: () => this.#nat.type === 'udp-blocked',
+        relay: nodeRelayOps({
+          identity,
+          network: this.config.network.name,
+          credential: () => this.#credentials?.current(),
+          link: () => overlay.link,
+          supernode: () => overlay.supernode?.address,
+          udp: this.#udp,
+          log: componentLogger(this.#log, 'relay'),
+        }),
       });
     }
     this.#overlay.on('attached', () => {
@@ -394,11 +410,36 @@ export class PartylineNode {
     await this.#listen(identity, this.config.supernode.ports, (peerLink) => this.#service!.accept(peerLink), this.#service.handlers);
     advertised.info = this.#selfInfo(identity);
     this.#udp = await this.#openUdp(advertised.info ? parseHostPort(advertised.info.address).host : this.config.node.listen);
+    this.#startRelay(log, () => advertised.info?.address);
     if (advertised.info && key) this.#startIndex(identity, advertised.info.address, Buffer.from(key));
     else log.warn('global index not started: it needs an advertised address and network.loginServer.publicKey');
     if (!advertised.info) log.warn('supernode.advertise is not set and node.listen is not a specific address: other supernodes cannot be told where this one is');
     this.#peers.start();
     this.#loginLoop(1000);
+  }
+
+  /** Media relay for attached nodes (and peers they call) on this supernode's UDP port and links. */
+  #startRelay(log: Logger, address: () => string | undefined): void {
+    const service = this.#service!;
+    const udp = this.#udp;
+    this.#relay = new RelayService({
+      log: componentLogger(log, 'relay'),
+      limits: relayLimitsFromConfig(this.config.supernode),
+      attached: attachedVia(service),
+      admitRelayOnly: (link) => {
+        const credential = service.admitWithoutAttach(link);
+        return { user: credential.user, deviceId: credential.deviceId };
+      },
+      ...(udp ? { udp } : {}),
+      // The UDP port has the TCP port's number, on the advertised host.
+      udpAddress: () => {
+        const advertised = address();
+        return advertised && udp ? formatHostPort({ host: parseHostPort(advertised).host, port: udp.port }) : null;
+      },
+      tcpAddress: address,
+    });
+    this.#relay.register(service.handlers);
+    this.#relay.start();
   }
 
   /** The supernode's share of the global index (DESIGN.md "Supernode tier and global index"). */

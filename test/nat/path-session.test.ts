@@ -60,13 +60,13 @@ describe('ConnectivitySession', () => {
     sessions = [a, b];
     a.start();
     b.start();
-    await until('a selected', () => a.selected?.transport.kind === 'direct-udp', 2_000);
-    await until('b follows the nomination', () => b.selected?.transport.kind === 'direct-udp', 2_000);
+    await until('a selected', async () => a.selected?.transport.kind === 'direct-udp', 2_000);
+    await until('b follows the nomination', async () => b.selected?.transport.kind === 'direct-udp', 2_000);
     expect(a.setupMs).toBeLessThan(200);
     const got: string[] = [];
     b.on('data', (d) => got.push(d.toString()));
     a.send(Buffer.from([0x80, 1, 2, 3]));
-    await until('data arrives', () => got.length === 1, 1_000);
+    await until('data arrives', async () => got.length === 1, 1_000);
   });
 
   it('falls back to relay-udp after the grace period when the direct path never answers, and prefers it to relay-tcp', async () => {
@@ -78,7 +78,7 @@ describe('ConnectivitySession', () => {
     sessions = [a, b];
     a.start();
     b.start();
-    await until('a selected', () => a.selected !== undefined, 2_000);
+    await until('a selected', async () => a.selected !== undefined, 2_000);
     expect(a.selected!.transport.kind).toBe('relay-udp');
     expect(a.setupMs!).toBeGreaterThanOrEqual(TIMINGS.relayGraceMs! - 20);
   });
@@ -89,12 +89,12 @@ describe('ConnectivitySession', () => {
     sessions = [a, b];
     a.start();
     b.start();
-    await until('direct selected', () => a.selected?.transport.kind === 'direct-udp', 2_000);
+    await until('direct selected', async () => a.selected?.transport.kind === 'direct-udp', 2_000);
     direct.up = false;
-    await until('relay selected', () => a.selected?.transport.kind === 'relay-udp', 3_000);
+    await until('relay selected', async () => a.selected?.transport.kind === 'relay-udp', 3_000);
     expect(a.switches.at(-1)).toMatchObject({ from: 'direct-udp', to: 'relay-udp', reason: 'direct-udp path died' });
     direct.up = true;
-    await until('direct again', () => a.selected?.transport.kind === 'direct-udp', 3_000);
+    await until('direct again', async () => a.selected?.transport.kind === 'direct-udp', 3_000);
     expect(a.switches.at(-1)).toMatchObject({ from: 'relay-udp', to: 'direct-udp' });
   });
 
