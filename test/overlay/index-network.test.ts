@@ -33,7 +33,7 @@ import { CLI } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
 
 const run = promisify(execFile);
-const port = portBlock(200);
+const port = portBlock(300);
 const K = 3;
 const SUPERNODES = ['sn1', 'sn2', 'sn3', 'sn4', 'sn5'];
 const USERS = Array.from({ length: 20 }, (_, i) => `u${String(i + 1).padStart(2, '0')}`);
@@ -70,7 +70,7 @@ describe('global index, buddies, presence and messages: 5 supernodes, 20 users (
       bootstrap: [snAddress(i % SUPERNODES.length)],
       keepAliveS: 1,
       // u19 is behind a firewall that blocks the login server: it logs in, and reaches its buddy list, through its supernode.
-      ...(name === 'u19' ? { loginAddress: `127.0.0.1:${port(199)}` } : {}),
+      ...(name === 'u19' ? { loginAddress: `127.0.0.1:${port(99)}` } : {}),
     });
 
   beforeAll(async () => {

@@ -158,21 +158,17 @@ export class PresenceClient {
     const attachment = this.#options.attachment();
     const update = this.#sign(this.#state);
     if (!attachment || !update) return;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        const answer = await attachment.link.request(PresenceSet, { update: { ...update } }, { timeoutMs: 8_000 });
-        this.#log.debug({ presence: update.state, replicas: answer.replicas }, 'presence published');
-        return;
-      } catch (err) {
-        // Too soon after the previous change: wait a moment and say the latest state.
-        if ((err as PartylineError).code === 'ERR_PRESENCE_BUSY' && !attachment.link.closed) {
-          await new Promise((r) => setTimeout(r, 250));
-          this.#dirty = true;
-          return;
-        }
-        this.#log.warn({ code: (err as PartylineError).code, err: errorMessage(err) }, 'cannot publish presence');
+    try {
+      const answer = await attachment.link.request(PresenceSet, { update: { ...update } }, { timeoutMs: 8_000 });
+      this.#log.debug({ presence: update.state, replicas: answer.replicas }, 'presence published');
+    } catch (err) {
+      // Too soon after the previous change: wait a moment, then say the latest state (the loop in #push).
+      if ((err as PartylineError).code === 'ERR_PRESENCE_BUSY' && !attachment.link.closed) {
+        await new Promise((r) => setTimeout(r, 250));
+        this.#dirty = true;
         return;
       }
+      this.#log.warn({ code: (err as PartylineError).code, err: errorMessage(err) }, 'cannot publish presence');
     }
   }
 
