@@ -68,7 +68,7 @@ export interface ProbeReport {
   lossPct: number;
   sent: number;
   received: number;
-  /** Offer sent → first path selected, ms (signalling through the supernodes included). */
+  /** Relay allocation, offer and answer through the supernodes, checks: until the first path is selected, ms. */
   setupMs: number | null;
   /** What was tried, and how it went. */
   candidates: Array<{ kind: PathKind; origin: string; address: string; state: string; rttMs: number | null; checks: number }>;
@@ -133,6 +133,8 @@ export class PathService {
     const active: Active = { id, session: undefined as unknown as ConnectivitySession, tag, legs: [], lastPacket: Date.now() };
     let relayOffer: RelayOffer | null = null;
     let ownLeg: RelayLeg | undefined;
+    // Set-up time counts from here: relay allocation, offer and answer through the supernodes, checks.
+    const started = performance.now();
     try {
       const relay = await this.#allocate(device, id);
       if (relay) {
@@ -144,7 +146,6 @@ export class PathService {
         }
       }
       const offer: PathOffer = { session: id, ufrag, pwd, candidates: await this.#candidates(udp), relay: relayOffer, udp, purpose: 'probe', tag };
-      const started = performance.now();
       const reply = await this.#options.messenger.request(device, { type: 'path.offer', body: offer }, 8_000);
       const parsed = pathAnswerSchema.safeParse(reply.body);
       if (!parsed.success) throw new PartylineError('ERR_PATH_ANSWER', `${device.user} sent a malformed path answer`);
