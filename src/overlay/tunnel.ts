@@ -72,6 +72,17 @@ export class TunnelStream extends Duplex {
     }
   }
 
+  /**
+   * A tunnel has no half-close: when the side using it ends its stream (a
+   * Link closing cleanly ends its socket), the tunnel is done. Destroying it
+   * tells the supernode (tunnel.close) to let go of the tunnel and of its
+   * connection to the login server at once, instead of after the idle time.
+   */
+  override _final(callback: (error?: Error | null) => void): void {
+    callback();
+    this.destroy();
+  }
+
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     tunnelsOf(this.#link).delete(this.#id);
     if (!this.#closedByPeer && !this.#link.closed) this.#link.notify(TunnelClose, { tunnel: this.#id });
