@@ -78,6 +78,8 @@ type System = 'direct' | 'ours' | 'coturn';
 interface Row {
   result: StepResult;
   relayCpuPct: number | null;
+  /** Measurements taken (a failing step is measured twice). */
+  attempts: number;
 }
 
 function pin(pid: number, cpu: number): void {
@@ -118,7 +120,9 @@ function directHarness(): Harness {
 async function oursHarness(): Promise<Harness> {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
-  const child: ChildProcess = fork(join(HERE, 'lib', 'relay-runner.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env, execArgv: [] });
+  // RELAY_RUNNER_NODE_ARGS: extra node flags for the relay process (e.g. "--cpu-prof --trace-gc").
+  const execArgv = (process.env.RELAY_RUNNER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = fork(join(HERE, 'lib', 'relay-runner.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env, execArgv });
   const ready = await new Promise<Extract<RunnerMessage, { type: 'ready' }>>((resolve, reject) => {
     child.once('message', (m: RunnerMessage) => (m.type === 'ready' ? resolve(m) : reject(new Error('relay runner: unexpected message'))));
     child.once('exit', (code) => reject(new Error(`relay runner exited (${code})`)));
@@ -216,25 +220,37 @@ async function coturnHarness(): Promise<Harness> {
   };
 }
 
+/**
+ * Step `system` up the ladder until a step fails. A failing step is measured
+ * once more and the better attempt kept: the bench shares its machine, and
+ * one scheduling hiccup elsewhere should not end a ladder (the same rule for
+ * every system, the baseline included).
+ */
 async function ladder(system: System, harness: Harness, base: Map<number, StepResult>, results: Map<number, Row>): Promise<void> {
   const load = new RelayLoad();
+  const verdict = (r: StepResult, calls: number): boolean => (system === 'direct' ? baselineOk(r) : passes(r, base.get(calls)!));
   try {
     for (const calls of LADDER) {
       if (system !== 'direct' && !base.has(calls)) break;
       const t0 = performance.now();
       await harness.grow(load, calls);
       const setupS = (performance.now() - t0) / 1000;
-      const cpu = harness.pid !== undefined ? new CpuMeter(harness.pid) : undefined;
-      const result = await load.run(STEP_S);
-      const relayCpuPct = cpu ? cpu.read().percent : null;
-      results.set(calls, { result, relayCpuPct });
-      const verdict = system === 'direct' ? baselineOk(result) : passes(result, base.get(calls)!);
-      process.stderr.write(
-        `${system.padEnd(6)} ${String(calls).padStart(5)} calls: loss ${result.lossPct.toFixed(2)} %, p50 ${result.p50Ms.toFixed(2)} ms, p95 ${result.p95Ms.toFixed(2)} ms, ` +
-          `schedule ${(100 * result.scheduleRatio).toFixed(0)} %, generator CPU ${result.generatorCpuPct.toFixed(0)} % (loop p99 ${result.loopP99Ms.toFixed(1)} ms, send errors ${load.sendErrors})` +
-          `${relayCpuPct !== null ? `, relay CPU ${relayCpuPct.toFixed(0)} %` : ''} (setup ${setupS.toFixed(1)} s) ${verdict ? 'ok' : 'FAIL'}\n`,
-      );
-      if (!verdict) break;
+      let ok = false;
+      for (let attempt = 1; attempt <= 2 && !ok; attempt++) {
+        const cpu = harness.pid !== undefined ? new CpuMeter(harness.pid) : undefined;
+        const result = await load.run(STEP_S);
+        const relayCpuPct = cpu ? cpu.read().percent : null;
+        ok = verdict(result, calls);
+        const previous = results.get(calls);
+        if (attempt === 1 || ok || !previous || result.p95Ms < previous.result.p95Ms) results.set(calls, { result, relayCpuPct, attempts: attempt });
+        else previous.attempts = attempt;
+        process.stderr.write(
+          `${system.padEnd(6)} ${String(calls).padStart(5)} calls: loss ${result.lossPct.toFixed(2)} %, p50 ${result.p50Ms.toFixed(2)} ms, p95 ${result.p95Ms.toFixed(2)} ms, ` +
+            `schedule ${(100 * result.scheduleRatio).toFixed(0)} %, generator CPU ${result.generatorCpuPct.toFixed(0)} % (loop p99 ${result.loopP99Ms.toFixed(1)} ms, send errors ${load.sendErrors})` +
+            `${relayCpuPct !== null ? `, relay CPU ${relayCpuPct.toFixed(0)} %` : ''} (setup ${setupS.toFixed(1)} s, load ${load1()}) ${ok ? 'ok' : attempt === 1 ? 'FAIL, measuring again' : 'FAIL'}\n`,
+        );
+      }
+      if (!ok) break;
     }
   } finally {
     await load.close();
@@ -321,7 +337,7 @@ function printReport(baseRows: Map<number, Row>, base: Map<number, StepResult>, 
   const cell = (row: Row | undefined, b: StepResult | undefined): string => {
     if (!row || !b) return '-'.padStart(31);
     const r = row.result;
-    const ok = passes(r, b) ? 'ok  ' : 'FAIL';
+    const ok = passes(r, b) ? (row.attempts > 1 ? 'ok* ' : 'ok  ') : 'FAIL';
     const cpu = row.relayCpuPct === null ? '' : `${row.relayCpuPct.toFixed(0)}%`;
     return `${r.lossPct.toFixed(2).padStart(5)} ${(r.p50Ms - b.p50Ms).toFixed(2).padStart(6)} ${(r.p95Ms - b.p95Ms).toFixed(2).padStart(6)} ${cpu.padStart(4)} ${ok}`;
   };
@@ -329,6 +345,7 @@ function printReport(baseRows: Map<number, Row>, base: Map<number, StepResult>, 
   console.log(`Relay capacity: calls of 2 x ${PACKETS_PER_SECOND} packets/s x ${PAYLOAD_BYTES} B (${perCallKBs.toFixed(1)} KB/s of payload each way per call; the seeds' Skype: ~5 KB/s).`);
   console.log(`Pass: loss < ${MAX_LOSS_PCT} % and p95 one-way delay < ${MAX_ADDED_P95_MS} ms above the direct UDP baseline at the same number of calls.`);
   console.log(`Baseline usable while the generator keeps its schedule and its event-loop p99 stays < ${MAX_ADDED_P95_MS} ms ("gen!" marks where it did not).`);
+  console.log('A failing step is measured a second time and the better attempt kept ("ok*": passed on the second).');
   console.log(`${process.arch}, ${CPUS} CPUs, ${PIN ? 'relay pinned to CPU 1, generator to CPU 0' : 'not pinned'}, Node ${process.version}, ${STEP_S} s per step, load average ${loadAverage}.`);
   console.log('');
   console.log(`${'calls'.padStart(5)} | ${'direct p50/p95 ms, gen CPU'.padEnd(30)} | ${'ours: loss% +p50ms +p95ms cpu'.padEnd(31)} | ${'coturn: loss% +p50ms +p95ms cpu'.padEnd(31)}`);
