@@ -152,13 +152,15 @@ describe('STUN responder (RFC 8489 Binding, RFC 5780 extensions)', () => {
     expect(handle(request([], { cls: 'success' }))).toBe('not-request');
     expect(handle(request([], { cls: 'indication' }))).toBe('not-request');
     expect(handle(request([], { method: 0x003 }))).toBe('unsupported-method');
+    // A relay's ChannelBind: another method with an attribute only that method knows (CHANNEL-NUMBER, 0x000C).
+    expect(handle(request([{ kind: 'raw', type: 0x000c, value: Buffer.from([0x40, 0x01, 0, 0]) }], { method: 0x009 }))).toBe('unsupported-method');
     expect(handle(Buffer.from([0x00, 0x01, 0x00]))).toBe('malformed');
     expect(handle(Buffer.from([0x80, 0x00, 0x00, 0x00]))).toBe('malformed');
     const badFingerprint = request([software]);
     badFingerprint[badFingerprint.length - 1]! ^= 1;
     expect(handle(badFingerprint)).toBe('malformed');
     expect(sent).toHaveLength(0);
-    expect(responder.counts).toMatchObject({ 'not-request': 2, 'unsupported-method': 1, malformed: 3, answered: 0 });
+    expect(responder.counts).toMatchObject({ 'not-request': 2, 'unsupported-method': 2, malformed: 3, answered: 0 });
   });
 
   it('does not advertise unspecified addresses', () => {

@@ -161,8 +161,14 @@ export class StunResponder {
         this.#sendError(packet.length, err.header.transactionId, ErrorCode.UNKNOWN_ATTRIBUTE, err.unknown, source, send, arrivedOn);
         return 'refused';
       }
+      if (err instanceof StunUnknownAttributesError) {
+        // Well-formed, with attributes only another method knows (a relay's ChannelBind carries
+        // CHANNEL-NUMBER): not ours to refuse — leave it to the port's other handlers.
+        if (err.header.class !== 'request') return 'not-request';
+        if (err.header.method !== StunMethod.BINDING) return 'unsupported-method';
+      }
       this.#log?.trace({ from: source, code: err.code }, 'stun packet dropped');
-      return err instanceof StunUnknownAttributesError && err.header.class !== 'request' ? 'not-request' : 'malformed';
+      return 'malformed';
     }
     if (request.class !== 'request') return 'not-request';
     if (getAttribute(request, 'fingerprint') && !verifyFingerprint(packet)) return 'malformed';
