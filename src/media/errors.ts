@@ -7,9 +7,10 @@
  * - `RtcpError`: `ERR_RTCP_TRUNCATED`, `ERR_RTCP_VERSION`, `ERR_RTCP_LENGTH`,
  *   `ERR_RTCP_PADDING`, `ERR_RTCP_COMPOUND`, `ERR_RTCP_SDES`, `ERR_RTCP_BYE`,
  *   `ERR_RTCP_ENCODE`;
- * - `SrtpError`: `ERR_SRTP_KEY`, `ERR_SRTP_TRUNCATED`, `ERR_SRTP_AUTH`,
- *   `ERR_SRTP_REPLAY`, `ERR_SRTP_INDEX`, `ERR_SRTP_KEY_EXHAUSTED`,
- *   `ERR_SRTP_NOT_RTP`, `ERR_SRTP_OPTIONS`;
+ * - `SrtpError`: `ERR_SRTP_KEY`, `ERR_SRTP_TRUNCATED`, `ERR_SRTP_TOO_LONG`,
+ *   `ERR_SRTP_AUTH`, `ERR_SRTP_REPLAY`, `ERR_SRTP_INDEX`,
+ *   `ERR_SRTP_KEY_EXHAUSTED`, `ERR_SRTP_NOT_RTP`, `ERR_SRTP_NOT_RTCP`,
+ *   `ERR_SRTP_OPTIONS`;
  * - `MediaError`: `ERR_MEDIA_OPTIONS` (a jitter buffer, statistics or quality
  *   estimate was given parameters out of range).
  */

@@ -2,9 +2,11 @@
  * SRTP and SRTCP (RFC 3711) with AES_CM_128_HMAC_SHA1_80 / _32 (RFC 4568
  * §6.2) and the AEAD profiles AEAD_AES_128_GCM / AEAD_AES_256_GCM (RFC 7714).
  *
- * - Key derivation: the AES-CM PRF of RFC 3711 §4.3 (AES-256 per RFC 6188
- *   §4), key derivation rate 0, labels 0–5. A 96-bit GCM master salt is
- *   right-padded with zeros to the PRF's 112 bits (RFC 7714 §11, as libSRTP does).
+ * - Key derivation: the AES-CM PRF of RFC 3711 §4.3 (with AES-256 as RFC
+ *   6188 defines it), key derivation rate 0, labels 0–5; RFC 7714 keeps this
+ *   PRF for the GCM profiles. Their 96-bit master salt is right-padded with
+ *   zeros to the PRF's 112 bits, as libSRTP does (its GCM reference packets
+ *   are among the test vectors).
  * - Packet index: the sender's rollover counter counts sequence-number wraps;
  *   the receiver guesses each index from its highest authenticated one
  *   (RFC 3711 §3.3.1, Appendix A) and updates it only after authentication.
@@ -75,18 +77,15 @@ const PRF_SALT_LENGTH = 14;
 
 /**
  * `length` bytes of AES counter-mode keystream (RFC 3711 §4.1.1) from the
- * 16-byte `iv`, with a 128- or 256-bit key. The counter is the low 16 bits
- * of the block, so at most 2^16 blocks follow one IV.
+ * 16-byte `iv`: E(k, IV) ‖ E(k, IV + 1 mod 2^128) ‖ …, with a 128- or
+ * 256-bit key. SRTP's IVs end in 16 zero bits, room for the 2^16 blocks one
+ * packet may use; more is refused.
  */
 export function aesCmKeystream(key: Buffer, iv: Buffer, length: number): Buffer {
   if (key.length !== 16 && key.length !== 32) throw new SrtpError('ERR_SRTP_KEY', `AES-CM: key of ${key.length} bytes, expected 16 or 32`);
   if (iv.length !== AES_BLOCK) throw new SrtpError('ERR_SRTP_KEY', `AES-CM: IV of ${iv.length} bytes, expected 16`);
   if (!Number.isInteger(length) || length < 0 || length > AES_BLOCK * 0x10000) {
-    throw new SrtpError('ERR_SRTP_TRUNCATED', `AES-CM: ${length} bytes of keystream asked for, at most ${AES_BLOCK * 0x10000} follow one IV`);
-  }
-  // node's CTR mode carries into the upper bits only past block 2^16 of an IV whose low 16 bits are 0, which SRTP never reaches.
-  if (iv.readUInt16BE(14) !== 0 && length > AES_BLOCK * (0x10000 - iv.readUInt16BE(14))) {
-    throw new SrtpError('ERR_SRTP_TRUNCATED', 'AES-CM: keystream would wrap the 16-bit block counter');
+    throw new SrtpError('ERR_SRTP_TOO_LONG', `AES-CM: ${length} bytes of keystream asked for, at most ${AES_BLOCK * 0x10000} follow one IV`);
   }
   const cipher = createCipheriv(key.length === 16 ? 'aes-128-ctr' : 'aes-256-ctr', key, iv);
   return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);

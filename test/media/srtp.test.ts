@@ -400,6 +400,9 @@ describe('bad input and key material', () => {
     ['unknown profile', () => new SrtpContext({ profile: 'NULL_HMAC_SHA1_80' as SrtpProfile, masterKey: Buffer.alloc(16), masterSalt: Buffer.alloc(14) }), 'ERR_SRTP_OPTIONS'],
     ['replay window of 32', () => pair('AES_CM_128_HMAC_SHA1_80', { replayWindow: 32 }), 'ERR_SRTP_OPTIONS'],
     ['negative initial ROC', () => pair('AES_CM_128_HMAC_SHA1_80', { initialRolloverCounter: -1 }), 'ERR_SRTP_OPTIONS'],
+    ['keystream beyond 2^16 blocks from one IV', () => aesCmKeystream(Buffer.alloc(16), Buffer.alloc(16), 16 * 0x10000 + 1), 'ERR_SRTP_TOO_LONG'],
+    ['AES-CM key of 24 bytes', () => aesCmKeystream(Buffer.alloc(24), Buffer.alloc(16), 16), 'ERR_SRTP_KEY'],
+    ['AES-CM IV of 12 bytes', () => aesCmKeystream(Buffer.alloc(16), Buffer.alloc(12), 16), 'ERR_SRTP_KEY'],
     ['session salt of the wrong size', () => new SrtpContext({ profile: 'AEAD_AES_128_GCM', sessionKeys: { rtp: { encryptionKey: Buffer.alloc(16), authenticationKey: Buffer.alloc(0), salt: Buffer.alloc(14) }, rtcp: { encryptionKey: Buffer.alloc(16), authenticationKey: Buffer.alloc(0), salt: Buffer.alloc(12) } } }), 'ERR_SRTP_KEY'],
   ])('%s → %s', (_what, make, code) => {
     expect(codeOf(make)).toBe(code);
