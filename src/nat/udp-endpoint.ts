@@ -122,7 +122,15 @@ export class UdpEndpoint {
         if (outcome !== 'not-request' && outcome !== 'unsupported-method') return;
       }
     }
-    for (const handler of this.#handlers) if (handler(packet, from)) return;
+    for (const handler of this.#handlers) {
+      try {
+        if (handler(packet, from)) return;
+      } catch (err) {
+        // One handler's bug must not take the port (and the process) down with it.
+        this.#options.log.warn({ from: `${from.address}:${from.port}`, err: errorMessage(err) }, 'datagram handler failed');
+        return;
+      }
+    }
   }
 
   #sendVia(data: Buffer, to: TransportAddress, via: StunEndpoint): void {

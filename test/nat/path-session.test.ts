@@ -6,7 +6,7 @@
  * test/netlab/partyline-nat.test.ts.)
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConnectivitySession, randomCredential } from '../../src/nat/path/session.js';
+import { ConnectivitySession, MAX_PRFLX_PATHS, randomCredential } from '../../src/nat/path/session.js';
 import type { PathKind, PathTransport, SessionTimings } from '../../src/nat/path/session.js';
 import { StunMethod } from '../../src/nat/stun/constants.js';
 import { shortTermKey } from '../../src/nat/stun/credentials.js';
@@ -125,12 +125,34 @@ describe('ConnectivitySession', () => {
     a.receiveDirect(Buffer.from([0x80, 0, 0, 0]), stranger, make);
     expect(a.paths()).toHaveLength(0);
     expect(data).toBe(0);
-    // Right username, wrong password: a path to check may appear, but nothing is answered.
+    // Right username (it travels in clear), wrong password: no path, no answer, nothing sent.
     a.receiveDirect(check('not-the-password-at-all'), stranger, make);
-    expect(sent.filter((p) => p.readUInt16BE(0) === 0x0101)).toHaveLength(0);
+    expect(a.paths()).toHaveLength(0);
+    expect(sent).toHaveLength(0);
     // The real password: answered (a success response, 0x0101).
     a.receiveDirect(check(creds.a.pwd), stranger, make);
     expect(sent.filter((p) => p.readUInt16BE(0) === 0x0101)).toHaveLength(1);
     expect(a.pathTo(stranger)?.transport.origin).toBe('prflx');
+    // Even with the password, a flood of source addresses makes only a few paths.
+    for (let port = 5000; port < 5100; port++) a.receiveDirect(check(creds.a.pwd), { address: '203.0.113.9', port }, make);
+    expect(a.paths().length).toBeLessThanOrEqual(MAX_PRFLX_PATHS);
+  });
+
+  it('a transport that throws (a closed relay leg) takes its path down, and send() does not throw', async () => {
+    const relay = { up: true };
+    const { a, b } = pair([{ kind: 'relay-tcp', wire: relay }]);
+    sessions = [a, b];
+    a.start();
+    b.start();
+    await until('relay selected', async () => a.selected?.transport.kind === 'relay-tcp', 2_000);
+    const path = a.selected!;
+    const send = path.transport.send;
+    path.transport.send = () => {
+      throw new Error('tcp:relay: leg closed');
+    };
+    expect(a.send(Buffer.from([0x80, 0x7f]))).toBe(false);
+    expect(path.state).toBe('dead');
+    expect(a.selected).toBeUndefined();
+    path.transport.send = send;
   });
 });

@@ -28,6 +28,8 @@ export interface RelayLeg {
   label: string;
   send(payload: Buffer): void;
   onPacket(handler: (payload: Buffer) => void): void;
+  /** The relay ended the leg (released, idle, supernode gone). */
+  onClose?(handler: (reason: string) => void): void;
   close(): void;
 }
 
@@ -263,6 +265,7 @@ export class PathService {
   #addRelay(session: ConnectivitySession, leg: RelayLeg, kind: PathKind): void {
     const path = session.addPath({ kind, origin: 'relay', label: leg.label, send: (packet) => leg.send(packet) });
     leg.onPacket((payload) => session.receiveRelay(payload, path));
+    leg.onClose?.((reason) => session.pathDown(path, `relay leg closed (${reason})`));
   }
 
   #untilSelected(session: ConnectivitySession, timeoutMs: number): Promise<PathState | undefined> {
@@ -296,6 +299,10 @@ export class PathService {
       await refuse('probes from this user are not accepted', offer.session);
       return;
     }
+    if (this.#active.has(offer.session)) {
+      await refuse('session id in use', offer.session);
+      return;
+    }
     if (this.#active.size >= (this.#options.maxAnswered ?? 8)) {
       await refuse('busy', offer.session);
       return;
@@ -323,7 +330,13 @@ export class PathService {
       if (probe?.kind !== 'ping' || probe.tag !== offer.tag) return;
       // Answer on the selected path, or the one the ping came on until one is selected.
       const pong = pongFor(data);
-      if (!session.send(pong)) path.transport.send(pong);
+      if (!session.send(pong)) {
+        try {
+          path.transport.send(pong);
+        } catch (err) {
+          this.#log.debug({ path: path.transport.label, err: errorMessage(err) }, 'pong not sent');
+        }
+      }
     });
     const answer: PathAnswer = { session: offer.session, accepted: true, ufrag, pwd, candidates: await this.#candidates(udp), udp, relayLeg };
     session.start();
@@ -347,7 +360,7 @@ export class PathService {
     active.session?.close();
     for (const leg of active.legs) leg.close();
     if (active.allocation) this.#options.relay?.release(active.allocation);
-    this.#active.delete(active.id);
+    if (this.#active.get(active.id) === active) this.#active.delete(active.id);
   }
 
   /** Datagrams on the node's UDP port that belong to a media path session. */

@@ -186,8 +186,33 @@ export class ConnectivitySession extends EventEmitter<SessionEvents> {
   send(data: Buffer): boolean {
     const path = this.#selected;
     if (!path || this.#closed) return false;
-    path.transport.send(data);
-    return true;
+    return this.#transmit(path, data);
+  }
+
+  /**
+   * Mark a path unusable now (its relay leg closed, its socket went away):
+   * the next best validated path takes over at once.
+   */
+  pathDown(path: PathState, reason: string): void {
+    if (this.#closed || path.state === 'dead' || path.state === 'failed') return;
+    path.state = 'dead';
+    this.#log.info({ kind: path.transport.kind, path: path.transport.label, reason }, 'media path down');
+    if (this.#selected === path) {
+      this.#selected = undefined;
+      this.#lost = path;
+      this.#consider(`${path.transport.kind} path down: ${reason}`);
+    }
+  }
+
+  /** Send on a path; a transport that throws (a closed relay leg) takes its path down instead of the caller. */
+  #transmit(path: PathState, packet: Buffer): boolean {
+    try {
+      path.transport.send(packet);
+      return true;
+    } catch (err) {
+      this.pathDown(path, errorMessage(err));
+      return false;
+    }
   }
 
   /**
@@ -198,8 +223,13 @@ export class ConnectivitySession extends EventEmitter<SessionEvents> {
   receiveDirect(packet: Buffer, from: TransportAddress, makeDirect: (to: TransportAddress) => PathTransport): void {
     let path = this.#byAddress.get(addressKey(from));
     if (!path) {
-      // Only an authenticated check may create a path (peer-reflexive); anything else from a stranger is dropped.
-      if (!isStunPacket(packet) || !this.#isOurRequest(packet)) return;
+      // Only an authenticated check may create a path (peer-reflexive), and only a few of them:
+      // anything else from a stranger is dropped. (The USERNAME travels in clear; the password does not.)
+      if (!isStunPacket(packet) || !this.#isOurRequest(packet) || !safeVerify(packet, this.#localKey)) return;
+      if (this.#paths.filter((p) => p.transport.origin === 'prflx').length >= MAX_PRFLX_PATHS) {
+        this.#log.debug({ remote: formatTransportAddress(from) }, 'too many peer-reflexive paths: check ignored');
+        return;
+      }
       path = this.addPath({ ...makeDirect(from), origin: 'prflx' }, from);
       this.#log.debug({ remote: formatTransportAddress(from) }, 'peer-reflexive path');
     }
@@ -252,13 +282,13 @@ export class ConnectivitySession extends EventEmitter<SessionEvents> {
       return;
     }
     if (message.class === 'request') this.#answer(packet, message, path);
-    else if (message.class === 'success') this.#answered(packet, message.transactionId);
+    else if (message.class === 'success') this.#answered(packet, message.transactionId, path);
   }
 
   #answer(packet: Buffer, message: ReturnType<typeof decodeStunMessage>, path: PathState): void {
     const username = getAttribute(message, 'username')?.value;
     if (username !== `${this.options.localUfrag}:${this.options.remoteUfrag}`) return;
-    if (!verifyIntegrity(packet, this.#localKey)) {
+    if (!safeVerify(packet, this.#localKey)) {
       this.#log.debug({ path: path.transport.label }, 'check with a bad MESSAGE-INTEGRITY dropped');
       return;
     }
@@ -267,7 +297,7 @@ export class ConnectivitySession extends EventEmitter<SessionEvents> {
       { method: StunMethod.BINDING, class: 'success', transactionId: message.transactionId, attributes: [{ kind: 'xor-mapped-address', value: mapped }] },
       { integrityKey: this.#localKey, fingerprint: true },
     );
-    path.transport.send(response);
+    if (!this.#transmit(path, response)) return;
     if (getAttribute(message, 'use-candidate') && !this.options.controlling) {
       this.#nominated = path;
       if (path.state === 'validated' && this.#selected !== path) this.#select(path, 'nominated by the caller');
@@ -276,11 +306,13 @@ export class ConnectivitySession extends EventEmitter<SessionEvents> {
     if (path.state !== 'validated') this.#check(path);
   }
 
-  #answered(packet: Buffer, transactionId: Buffer): void {
+  #answered(packet: Buffer, transactionId: Buffer, via: PathState): void {
     const key = transactionId.toString('hex');
     const pending = this.#pending.get(key);
-    if (!pending) return;
-    if (!verifyIntegrity(packet, this.#remoteKey)) {
+    // An answer counts only on the path its check went out on: a relay that forwards a check
+    // elsewhere and replays the answer must not make its own address look like a working path.
+    if (!pending || pending.path !== via) return;
+    if (!safeVerify(packet, this.#remoteKey)) {
       this.#log.debug({ path: pending.path.transport.label }, 'check answer with a bad MESSAGE-INTEGRITY dropped');
       return;
     }
@@ -308,11 +340,7 @@ export class ConnectivitySession extends EventEmitter<SessionEvents> {
     const packet = encodeStunMessage({ method: StunMethod.BINDING, class: 'request', transactionId, attributes }, { integrityKey: this.#remoteKey, fingerprint: true });
     this.#pending.set(transactionId.toString('hex'), { path, sentAt: this.#now() });
     path.checksSent++;
-    try {
-      path.transport.send(packet);
-    } catch (err) {
-      this.#log.debug({ path: path.transport.label, err: errorMessage(err) }, 'check not sent');
-    }
+    if (!this.#transmit(path, packet)) return;
     // Forget unanswered transactions after the dead time, so the map stays small.
     const timer = setTimeout(() => this.#pending.delete(transactionId.toString('hex')), this.timings.deadAfterMs + 500);
     timer.unref();
@@ -405,6 +433,17 @@ function better(a: PathState, b: PathState): boolean {
   const pb = PATH_PREFERENCE[b.transport.kind];
   if (pa !== pb) return pa > pb;
   return (a.rttMs ?? Infinity) + 2 < (b.rttMs ?? Infinity);
+}
+
+/** Peer-reflexive paths one session keeps at most (a peer has one or two addresses the NAT may show). */
+export const MAX_PRFLX_PATHS = 4;
+
+function safeVerify(packet: Buffer, key: Buffer): boolean {
+  try {
+    return verifyIntegrity(packet, key);
+  } catch {
+    return false;
+  }
 }
 
 export function addressKey(address: TransportAddress): string {
