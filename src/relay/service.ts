@@ -107,6 +107,9 @@ export function relayLimitsFromConfig(config: Pick<SupernodeConfig, 'maxRelayedC
   return { maxAllocations: config.maxRelayedCalls, perUserMax: config.relayPerUserMax, idleS: config.relayIdleS, kbps: config.relayKbps };
 }
 
+/** ChannelBind transaction ids remembered per leg (a refresh every 30 s: a quarter of an hour). */
+const SEEN_TRANSACTIONS = 32;
+
 export const DEFAULT_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /** At most this many `relay.data` per second on one link, whatever the number of its TCP legs (see the top of this file). */
@@ -168,6 +171,8 @@ interface Leg {
   /** Set while bound over TCP. */
   tcpLink: Link | undefined;
   tcpCh: number;
+  /** The transaction ids of this leg's latest ChannelBinds (replay check). */
+  seenTx: string[];
   /** Token bucket for the kbps cap: bytes this leg may still send. */
   byteTokens: number;
   byteTokensAt: number;
@@ -329,7 +334,7 @@ export class RelayService {
     const allocation: Allocation = { id, user: node.user, deviceId: node.deviceId, peer, owner: link, legs: legs as [Leg, Leg], lastActive: now };
     const leg = (index: 0 | 1): Leg => ({
       allocation, index, username: `${id}.${index}`, key: randomBytes(18),
-      udpKey: undefined, udpAddress: '', udpPort: 0, udpChannel: 0, tcpLink: undefined, tcpCh: 0,
+      udpKey: undefined, udpAddress: '', udpPort: 0, udpChannel: 0, tcpLink: undefined, tcpCh: 0, seenTx: [],
       byteTokens: this.#byteBurst(), byteTokensAt: now,
     });
     legs.push(leg(0), leg(1));
@@ -541,6 +546,19 @@ export class RelayService {
       return;
     }
     const key = udpKeyOf(from.address, from.port, request.channel);
+    // Replay: a ChannelBind carries no nonce, so one seen on the wire could be sent again from
+    // elsewhere to steal the leg. A transaction id is good for one source: the same request again
+    // from where the leg is bound is a retransmission (answered again); from anywhere else, refused.
+    const tx = request.transactionId.toString('hex');
+    if (leg.seenTx.includes(tx) && leg.udpKey !== key) {
+      this.#log.debug({ from: source, allocation: leg.allocation.id, leg: leg.index }, 'ChannelBind refused: a replayed transaction from another address');
+      this.#dropped++;
+      return;
+    }
+    if (!leg.seenTx.includes(tx)) {
+      leg.seenTx.push(tx);
+      if (leg.seenTx.length > SEEN_TRANSACTIONS) leg.seenTx.shift();
+    }
     const holder = this.#udpLegs.get(key);
     if (holder !== undefined && holder !== leg) {
       this.#log.debug({ from: source, channel: request.channel }, 'ChannelBind refused: channel bound to another leg from this address');
