@@ -9,7 +9,6 @@ import type { Socket } from 'node:dgram';
 import { afterEach, expect, it } from 'vitest';
 import { createTransactionId } from '../../src/nat/stun/message.js';
 import { encodeChannelBindRequest } from '../../src/relay/channel-bind.js';
-import { encodeChannelData } from '../../src/relay/channel-data.js';
 import { allocate, openUdpLeg } from '../../src/relay/client.js';
 import { until } from '../helpers/until.js';
 import { attachNode, nodeUdp, startRelay } from './harness.js';
