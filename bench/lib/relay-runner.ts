@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   await udp.start();
   const relay = new RelayService({
     log,
-    limits: { maxAllocations: 1_000_000, perUserMax: 1_000_000, idleS: 600 },
+    limits: { maxAllocations: 1_000_000, perUserMax: 1_000_000, idleS: 600, kbps: 256 /* the default supernode.relayKbps: measure what a deployment runs */ },
     attached: () => ({ user: 'bench', deviceId: 'bench' }),
     udp,
     udpAddress: () => `127.0.0.1:${udp.port}`,

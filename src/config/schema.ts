@@ -191,8 +191,8 @@ export const supernodeSchema = z
     relayPerUserMax: int(1, 1000).default(4).describe('Media relay allocations one user may hold at once on this supernode.'),
     relayIdleS: int(1, 3600).default(30).describe('Seconds without media on either leg after which a relay allocation is freed (calls of any length are relayed while media flows).'),
     relayKbps: int(0, 1_000_000)
-      .default(0)
-      .describe('Cap on each relay leg\'s sending rate in kbit/s (voice needs about 40); 0 = no cap.'),
+      .default(256)
+      .describe('Cap on each relay leg\'s sending rate in kbit/s (wideband Opus with RTP/SRTP overhead needs about 40-80; the cap keeps a relay from being turned into a flood cannon); 0 = no cap.'),
     minUptimeS: int(0, Number.MAX_SAFE_INTEGER)
       .default(600)
       .describe('Policy auto: seconds of uptime before this node may promote itself.'),
