@@ -47,7 +47,7 @@ import { nodeRelayOps } from '../nat/path/relay-ops.js';
 import { RelayService, attachedVia, relayLimitsFromConfig } from '../relay/service.js';
 import { componentLogger } from '../system/logging.js';
 import type { Logger } from '../system/logging.js';
-import { formatHostPort, parseHostPort } from '../util/host-port.js';
+import { formatHostPort, normalizeHostPort, parseHostPort } from '../util/host-port.js';
 import { randomPort, readNodeState, writeNodeState } from './node-state.js';
 
 export const HOST_CACHE_FILE = 'host-cache.json';
@@ -403,7 +403,13 @@ export class PartylineNode {
       attached: (deviceId) => service.attachedDevice(deviceId),
       toSupernode: async (address, body) => {
         if (!this.#index) throw new PartylineError('ERR_ROUTE_UNREACHABLE', 'this supernode runs no index: it has no links to other supernodes');
-        return this.#index.requestSupernode(address, RouteForward, body, { timeoutMs: 3_000 });
+        const index = this.#index;
+        // An unknown supernode is dialled only when the recipient's own signed record names it.
+        const mayDial = async (): Promise<boolean> => {
+          const found = await index.search(body.to.user);
+          return found.records.some((r) => r.device.deviceId === body.to.deviceId && normalizeHostPort(r.device.supernode) === normalizeHostPort(address));
+        };
+        return index.requestSupernode(address, RouteForward, body, { timeoutMs: 3_000, mayDial });
       },
     });
     this.#service.start();

@@ -325,13 +325,18 @@ export class IndexService {
    * link (XX: its key is not known, so not pinned — fine for what is sent
    * this way, which is end-to-end sealed).
    */
-  async requestSupernode<Req, Res>(address: string, def: RequestDef<Req, Res>, body: Req, options: { timeoutMs?: number } = {}): Promise<Res> {
+  async requestSupernode<Req, Res>(address: string, def: RequestDef<Req, Res>, body: Req, options: { timeoutMs?: number; mayDial?: () => Promise<boolean> } = {}): Promise<Res> {
     this.#assertRunning();
     const wanted = normalizeHostPort(address);
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     let contact: ContactInfo | undefined = this.node.table.contacts().find((c) => c.address === wanted);
     if (!contact) contact = this.contactsFromPeers(this.#options.seeds?.() ?? []).find((c) => c.address === wanted);
     if (contact) return this.#pool.request(contact, def, body, { timeoutMs });
+    // Not a supernode we know: dial it only when the caller vouches for the address (e.g. a signed
+    // record names it), so that nobody can make this supernode connect wherever they like.
+    if (!options.mayDial || !(await options.mayDial())) {
+      throw new IndexError('ERR_INDEX_UNKNOWN_SUPERNODE', `${wanted} is not a supernode this one knows`);
+    }
     const { host, port } = parseHostPort(wanted);
     const { link } = await dialLink({
       identity: this.#options.identity,

@@ -87,7 +87,10 @@ export class Router {
       this.#stats.failed++;
       // The far supernode's own answer (not here, busy) passes through; anything else means we could not reach it.
       if (err instanceof PartylineError && err.code.startsWith('ERR_ROUTE_')) throw err;
-      throw new RouteError('ERR_ROUTE_UNREACHABLE', `cannot reach supernode ${to.supernode}: ${errorMessage(err)}`, { cause: err });
+      // Why (refused, timed out, unknown) stays in this supernode's log: passed back, it would make
+      // route.send a port scanner of whatever the supernode can reach.
+      this.#log.debug({ to: to.supernode, code: (err as PartylineError).code, err: errorMessage(err) }, 'cannot forward to supernode');
+      throw new RouteError('ERR_ROUTE_UNREACHABLE', `cannot reach ${to.user}/${to.deviceId} through supernode ${to.supernode}`);
     }
   }
 

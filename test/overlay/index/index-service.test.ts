@@ -1,3 +1,5 @@
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyCredential } from '../../../src/crypto/credential.js';
 import type { Credential } from '../../../src/crypto/credential.js';
@@ -116,6 +118,27 @@ describe('IndexService: five supernodes over real links', () => {
   });
   afterAll(async () => {
     for (const sn of nodes) await stopSupernode(sn);
+  });
+
+  it('reaches known supernodes by address, and dials an unknown address only when the caller vouches for it', async () => {
+    const [a, b] = nodes;
+    expect(await a!.service.requestSupernode(b!.contact.address, IndexPing, {})).toBeDefined();
+    let connections = 0;
+    const stranger = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((r) => stranger.listen(0, '127.0.0.1', r));
+    try {
+      const address = `127.0.0.1:${(stranger.address() as AddressInfo).port}`;
+      await expect(a!.service.requestSupernode(address, IndexPing, {})).rejects.toMatchObject({ code: 'ERR_INDEX_UNKNOWN_SUPERNODE' });
+      await expect(a!.service.requestSupernode(address, IndexPing, {}, { mayDial: async () => false })).rejects.toMatchObject({ code: 'ERR_INDEX_UNKNOWN_SUPERNODE' });
+      expect(connections).toBe(0);
+      await expect(a!.service.requestSupernode(address, IndexPing, {}, { mayDial: async () => true, timeoutMs: 500 })).rejects.toThrow();
+      expect(connections).toBe(1);
+    } finally {
+      await new Promise<void>((r) => stranger.close(() => r()));
+    }
   });
 
   it('joined: every supernode knows the four others, with the keys their links proved', () => {
