@@ -3,11 +3,17 @@ import { supernodeId } from '../../src/overlay/index/node-id.js';
 import type { ContactInfo } from '../../src/overlay/index/routing-table.js';
 import { RECORD_LIFETIME_MS } from '../../src/overlay/index/record.js';
 import { PresenceTable, Subscriptions } from '../../src/overlay/presence/presence-table.js';
-import type { SupernodePresenceUpdate } from '../../src/overlay/presence/update.js';
+import type { Credential } from '../../src/crypto/credential.js';
+import type { DevicePresenceUpdate, SupernodePresenceUpdate } from '../../src/overlay/presence/update.js';
 import { T0 } from './index/fixtures.js';
 
-/** Updates of the supernode kind: the table does not verify, it only orders and keeps. */
-function u(user: string, deviceId: string, seq: number, issued = seq): SupernodePresenceUpdate {
+/** Device updates with a placeholder signature: the table does not verify, it only orders and keeps. */
+function u(user: string, deviceId: string, seq: number, issued = seq): DevicePresenceUpdate {
+  return { v: 1, by: 'device', user, deviceId, state: 'online', supernode: '192.0.2.1:4000', seq, issued, credential: {} as Credential, signature: 'unchecked' };
+}
+
+/** A supernode's offline for a device's update at `seq`. */
+function offline(user: string, deviceId: string, seq: number, issued = seq + 1): SupernodePresenceUpdate {
   return { v: 1, by: 'supernode', user, deviceId, state: 'offline', supernode: '192.0.2.1:4000', seq, issued };
 }
 
@@ -27,6 +33,19 @@ describe('PresenceTable', () => {
     expect(table.get('bob').map((x) => [x.deviceId, x.seq]).sort()).toEqual([['d1', T0 + 1], ['d2', T0 - 5]]);
     expect(table.device('bob', 'd2')?.seq).toBe(T0 - 5);
     expect(table.get('nobody')).toEqual([]);
+  });
+
+  it('takes a supernode\'s offline only for the signed update it refers to: it can never raise the seq', () => {
+    const table = new PresenceTable();
+    expect(table.merge(offline('bob', 'd1', T0))).toBe(false); // nothing signed held: nothing to mark offline
+    expect(table.merge(u('bob', 'd1', T0))).toBe(true);
+    expect(table.merge(offline('bob', 'd1', Number.MAX_SAFE_INTEGER))).toBe(false); // an inflated seq
+    expect(table.merge(offline('bob', 'd1', T0))).toBe(true);
+    expect(table.device('bob', 'd1')?.state).toBe('offline');
+    expect(table.merge(offline('bob', 'd1', T0))).toBe(false);
+    // The device's next signed update wins again.
+    expect(table.merge(u('bob', 'd1', T0 + 1))).toBe(true);
+    expect(table.device('bob', 'd1')?.state).toBe('online');
   });
 
   it('makes room for a new device by dropping the oldest, and refuses a new user when full', () => {

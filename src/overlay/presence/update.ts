@@ -192,14 +192,19 @@ export function verifyPresenceUpdate(value: unknown, options: PresenceVerifyOpti
 }
 
 /**
- * Whether `next` replaces `held` (same device): a higher seq wins; at the
- * same seq, a supernode's `offline` beats the device's online or in-call
- * update it refers to. An identical copy does not replace.
+ * Whether `next` replaces `held` (same device). A device's signed update
+ * replaces anything with a lower seq. A supernode's `offline` is not signed
+ * by the device, so it never sets the seq itself: it only marks offline the
+ * very signed update it refers to (same seq, an online or in-call update the
+ * store holds). Otherwise a supernode could send an offline with a huge seq
+ * and keep the device offline against everything it signs afterwards. An
+ * identical copy does not replace.
  */
 export function supersedes(next: PresenceUpdate, held: PresenceUpdate | undefined): boolean {
+  if (next.by === 'supernode') return held !== undefined && held.by === 'device' && held.state !== 'offline' && next.seq === held.seq;
   if (!held) return true;
   if (next.seq !== held.seq) return next.seq > held.seq;
-  return next.by === 'supernode' && held.by === 'device' && held.state !== 'offline';
+  return false;
 }
 
 /**
