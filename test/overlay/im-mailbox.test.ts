@@ -118,7 +118,7 @@ describe('MailboxService: five supernodes over real links', () => {
     try {
       await bob.link.request(PresenceSet, { update: { ...presenceOf(bob, 'online') } });
       expect(await bob.link.request(MailboxFetch, {})).toEqual({ delivered: 1 });
-      expect(bob.delivered).toEqual([{ from: { user: 'alice', deviceId: alice.device.identity.deviceId, supernode: alice.supernode.address }, sealed }]);
+      expect(bob.delivered).toEqual([{ from: { user: 'alice', deviceId: alice.device.identity.deviceId, supernode: alice.supernode.address }, sealed, held: true }]);
       expect(nodes.map((sn) => sn.mailbox.store.size)).toEqual([0, 0, 0, 0, 0]);
       expect(await bob.link.request(MailboxFetch, {})).toEqual({ delivered: 0 });
 

@@ -37,7 +37,9 @@ describe('PresenceTable', () => {
 
   it('takes a supernode\'s offline only for the signed update it refers to: it can never raise the seq', () => {
     const table = new PresenceTable();
-    expect(table.merge(offline('bob', 'd1', T0))).toBe(false); // nothing signed held: nothing to mark offline
+    // Nothing held: kept as a weak offline (seq 0) that any signed update replaces, whatever seq it claimed.
+    expect(table.merge(offline('bob', 'd1', Number.MAX_SAFE_INTEGER))).toBe(true);
+    expect(table.device('bob', 'd1')).toMatchObject({ state: 'offline', seq: 0 });
     expect(table.merge(u('bob', 'd1', T0))).toBe(true);
     expect(table.merge(offline('bob', 'd1', Number.MAX_SAFE_INTEGER))).toBe(false); // an inflated seq
     expect(table.merge(offline('bob', 'd1', T0))).toBe(true);

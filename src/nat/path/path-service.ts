@@ -295,6 +295,11 @@ export class PathService {
       return;
     }
     const offer = parsed.data;
+    // An offer is acted on at once or never: an old one is a replay (a supernode holding on to it).
+    if (Math.abs(Date.now() - message.ts) > OFFER_MAX_AGE_MS) {
+      this.#log.info({ from: message.from.user, ageS: Math.round((Date.now() - message.ts) / 1000) }, 'stale path offer ignored');
+      return;
+    }
     if (this.#options.acceptProbe && !this.#options.acceptProbe(message.from)) {
       await refuse('probes from this user are not accepted', offer.session);
       return;
@@ -381,6 +386,9 @@ export class PathService {
     return false;
   }
 }
+
+/** How old a path offer may be when it arrives (signalling through two supernodes takes milliseconds). */
+const OFFER_MAX_AGE_MS = 60_000;
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

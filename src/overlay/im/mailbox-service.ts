@@ -209,7 +209,7 @@ export class MailboxService {
       const taken: string[] = [];
       for (const message of [...byId.values()].sort((a, b) => a.sentAt - b.sentAt)) {
         try {
-          await link.request(RouteDeliver, { from: message.from, sealed: message.sealed }, { timeoutMs: 5_000 });
+          await link.request(RouteDeliver, { from: message.from, sealed: message.sealed, held: true }, { timeoutMs: 5_000 });
           taken.push(message.id);
           done.add(message.id);
         } catch (err) {

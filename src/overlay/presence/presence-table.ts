@@ -1,7 +1,7 @@
 import type { NodeId } from '../index/node-id.js';
 import type { ContactInfo } from '../index/routing-table.js';
 import { RECORD_LIFETIME_MS } from '../index/record.js';
-import { PresenceError, supersedes } from './update.js';
+import { PresenceError, storedForm, supersedes } from './update.js';
 import type { PresenceUpdate } from './update.js';
 
 /**
@@ -56,7 +56,8 @@ export class PresenceTable {
    */
   merge(update: PresenceUpdate): boolean {
     let devices = this.#users.get(update.user);
-    if (!supersedes(update, devices?.get(update.deviceId))) return false;
+    const held = devices?.get(update.deviceId);
+    if (!supersedes(update, held)) return false;
     if (!devices) {
       if (this.#users.size >= this.maxUsers) throw new PresenceError('ERR_PRESENCE_FULL', `presence table: ${this.#users.size} users, no room for ${update.user}`);
       devices = new Map();
@@ -67,7 +68,7 @@ export class PresenceTable {
       for (const held of devices.values()) if (!oldest || held.issued < oldest.issued) oldest = held;
       if (oldest) devices.delete(oldest.deviceId);
     }
-    devices.set(update.deviceId, update);
+    devices.set(update.deviceId, storedForm(update, held));
     return true;
   }
 

@@ -194,17 +194,24 @@ export function verifyPresenceUpdate(value: unknown, options: PresenceVerifyOpti
 /**
  * Whether `next` replaces `held` (same device). A device's signed update
  * replaces anything with a lower seq. A supernode's `offline` is not signed
- * by the device, so it never sets the seq itself: it only marks offline the
- * very signed update it refers to (same seq, an online or in-call update the
- * store holds). Otherwise a supernode could send an offline with a huge seq
- * and keep the device offline against everything it signs afterwards. An
- * identical copy does not replace.
+ * by the device, so its seq is not trusted: it marks offline the very
+ * signed update it refers to (same seq, an online or in-call update held
+ * here), or — when nothing is held for the device — is kept as a weak entry
+ * with seq 0 (see `storedForm`) that any signed update replaces. Otherwise a
+ * supernode could send an offline with a huge seq and keep the device
+ * offline against everything it signs afterwards. An identical copy does not
+ * replace.
  */
 export function supersedes(next: PresenceUpdate, held: PresenceUpdate | undefined): boolean {
-  if (next.by === 'supernode') return held !== undefined && held.by === 'device' && held.state !== 'offline' && next.seq === held.seq;
+  if (next.by === 'supernode') return held === undefined || (held.by === 'device' && held.state !== 'offline' && next.seq === held.seq);
   if (!held) return true;
   if (next.seq !== held.seq) return next.seq > held.seq;
   return false;
+}
+
+/** What a table keeps of an update it took over `held`: a supernode's offline over nothing keeps seq 0 (weak). */
+export function storedForm(next: PresenceUpdate, held: PresenceUpdate | undefined): PresenceUpdate {
+  return next.by === 'supernode' && held === undefined ? { ...next, seq: 0 } : next;
 }
 
 /**

@@ -37,4 +37,5 @@ const delivered = z.object({ delivered: z.literal(true) }).strict();
 
 export const RouteSend = defineRequest('route.send', z.object({ to: routeEndpoint, sealed }).strict(), delivered);
 export const RouteForward = defineRequest('route.forward', z.object({ from: routeEndpoint, to: routeEndpoint, sealed }).strict(), delivered);
-export const RouteDeliver = defineRequest('route.deliver', z.object({ from: routeEndpoint, sealed }).strict(), delivered);
+/** `held`: the message comes from the supernodes' mailbox (it may be up to 72 h old); without it the message is live and must be fresh. */
+export const RouteDeliver = defineRequest('route.deliver', z.object({ from: routeEndpoint, sealed, held: z.literal(true).optional() }).strict(), delivered);

@@ -1,3 +1,4 @@
+import { CLOCK_SKEW_MS } from '../../crypto/credential.js';
 import type { Credential } from '../../crypto/credential.js';
 import type { Identity } from '../../crypto/identity.js';
 import { PartylineError, TimeoutError, errorMessage } from '../../errors.js';
@@ -37,6 +38,11 @@ export interface SendOutcome {
   delivered: boolean;
   held: number;
 }
+
+/** How old a live (not held) sealed message may be: the credentials' clock skew. */
+export const LIVE_MAX_AGE_MS = CLOCK_SKEW_MS;
+/** The kinds of sealed message the supernodes hold for offline devices (instant messages and their receipts). */
+export const HELD_TYPES: ReadonlySet<string> = new Set(['im', 'im.receipt']);
 
 /** Route failures that mean "that device cannot be reached now" (not attached where its record says, its supernode gone, its link dead). */
 const UNREACHABLE_CODES: ReadonlySet<string> = new Set(['ERR_ROUTE_NOT_HERE', 'ERR_ROUTE_UNREACHABLE', 'ERR_ROUTE_NOT_DELIVERED']);
@@ -83,7 +89,7 @@ export class Messenger {
     if (this.#served.has(link)) return;
     this.#served.add(link);
     link.handle(RouteDeliver, (body) => {
-      this.receive(body.from, Buffer.from(body.sealed, 'base64'));
+      this.receive(body.from, Buffer.from(body.sealed, 'base64'), { held: body.held === true });
       return { delivered: true as const };
     });
   }
@@ -185,7 +191,7 @@ export class Messenger {
   }
 
   /** A sealed message the supernode delivered: open, check, de-duplicate, dispatch. Never throws. */
-  receive(from: RouteEndpoint, sealed: Buffer): Incoming | undefined {
+  receive(from: RouteEndpoint, sealed: Buffer, options: { held?: boolean } = {}): Incoming | undefined {
     const credential = this.#options.credential();
     if (!credential) return undefined;
     let opened: OpenedMessage;
@@ -193,6 +199,18 @@ export class Messenger {
       opened = openSealed({ identity: this.#options.identity, user: credential.user, network: this.#options.network, loginServerKey: this.#options.loginServerKey, now: this.#now() }, sealed);
     } catch (err) {
       this.#log.info({ from: `${from.user}/${from.deviceId}`, code: (err as SealedError).code, err: errorMessage(err) }, 'sealed message refused');
+      return undefined;
+    }
+    // A live message is fresh: a sender cannot backdate one into the validity of an expired
+    // credential, and a supernode cannot replay an old one. Only what the supernodes held for this
+    // device while it was away may be old — and only the kinds of message that are held.
+    const age = this.#now() - opened.ts;
+    if (!options.held && age > LIVE_MAX_AGE_MS) {
+      this.#log.info({ from: `${from.user}/${from.deviceId}`, type: opened.type, ageS: Math.round(age / 1000) }, 'stale live sealed message refused');
+      return undefined;
+    }
+    if (options.held && !HELD_TYPES.has(opened.type)) {
+      this.#log.info({ from: `${from.user}/${from.deviceId}`, type: opened.type }, 'held sealed message of a kind that is never held refused');
       return undefined;
     }
     if (opened.from.deviceId !== from.deviceId || opened.from.user !== normaliseUserName(from.user)) {
