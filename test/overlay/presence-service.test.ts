@@ -153,4 +153,22 @@ describe('PresenceService: five supernodes over real links', () => {
     expect(newcomer.presence.table.device('bob', bob.device.identity.deviceId)?.state).toBe('in-call');
     await until('alice to hear it', async () => last(alice, 'bob')?.state === 'in-call');
   });
+
+  it('limits how far one phone can make its supernode fan out: one watch at a time, a budget of new users', async () => {
+    const sn = byDistance(nodes, 'mallory').slice(K)[0]!;
+    const mallory = await attachPhone(sn, 'mallory');
+    try {
+      const many = (from: number, n: number) => Array.from({ length: n }, (_, i) => `nobody-${from + i}`);
+      const first = mallory.link.request(PresenceWatch, { users: many(0, 5) });
+      // The same moment: the first is still subscribing.
+      await expect(mallory.link.request(PresenceWatch, { users: many(0, 6) })).rejects.toMatchObject({ code: 'ERR_PRESENCE_BUSY' });
+      await first;
+      // 1,000 names at once is more new users than the budget allows.
+      await expect(mallory.link.request(PresenceWatch, { users: many(0, 1000) })).rejects.toMatchObject({ code: 'ERR_PRESENCE_BUSY' });
+      // Watching the same users again costs nothing.
+      expect(await mallory.link.request(PresenceWatch, { users: many(0, 5) })).toEqual({ watching: 5 });
+    } finally {
+      mallory.link.close();
+    }
+  });
 });

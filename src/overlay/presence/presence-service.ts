@@ -101,7 +101,16 @@ interface NodeState {
   /** The last update the phone signed on this link. */
   last: DevicePresenceUpdate | undefined;
   lastSetAt: number;
+  /** A presence.watch of this link is being carried out. */
+  watchBusy: boolean;
+  /** Token bucket of new users this link may have this supernode subscribe to (each costs a lookup). */
+  watchTokens: number;
+  watchTokensAt: number;
 }
+
+/** New watched users a phone's link may add at once, and per minute after that (each costs an index lookup). */
+export const WATCH_BURST = 300;
+export const WATCH_PER_MINUTE = 300;
 
 interface Watched {
   links: Set<Link>;
@@ -182,7 +191,7 @@ export class PresenceService {
       known.credential = credential;
       return;
     }
-    const state: NodeState = { credential, watching: new Set(), last: undefined, lastSetAt: -Infinity };
+    const state: NodeState = { credential, watching: new Set(), last: undefined, lastSetAt: -Infinity, watchBusy: false, watchTokens: WATCH_BURST, watchTokensAt: this.#now() };
     this.#nodes.set(link, state);
     link.once('close', () => this.#detached(link, state));
     link.handle(PresenceSet, (body) => this.#set(state, body.update));
@@ -234,6 +243,26 @@ export class PresenceService {
     const own = normaliseUserName(state.credential.user);
     const users = new Set(requested.map(normaliseUserName).filter((u) => u.length > 0 && u !== own));
     if (users.size > MAX_WATCHED_USERS) throw new PresenceError('ERR_PRESENCE_TOO_MANY', `presence.watch: ${users.size} users, at most ${MAX_WATCHED_USERS}`);
+    // Each user nobody here watched yet costs lookups and subscriptions on other supernodes: one
+    // watch at a time per link, and a budget of new users, so one request cannot fan out without end.
+    if (state.watchBusy) throw new PresenceError('ERR_PRESENCE_BUSY', 'presence.watch: the previous one is still being carried out');
+    const now = this.#now();
+    state.watchTokens = Math.min(WATCH_BURST, state.watchTokens + ((now - state.watchTokensAt) / 60_000) * WATCH_PER_MINUTE);
+    state.watchTokensAt = now;
+    const cost = [...users].filter((u) => !state.watching.has(u) && !this.#watched.has(u)).length;
+    if (cost > state.watchTokens) {
+      throw new PresenceError('ERR_PRESENCE_BUSY', `presence.watch: ${cost} users new to this supernode, at most ${Math.floor(state.watchTokens)} now (${WATCH_PER_MINUTE} a minute)`);
+    }
+    state.watchTokens -= cost;
+    state.watchBusy = true;
+    try {
+      return await this.#watchUsers(link, state, users);
+    } finally {
+      state.watchBusy = false;
+    }
+  }
+
+  async #watchUsers(link: Link, state: NodeState, users: Set<string>): Promise<{ watching: number }> {
     this.#unwatch(link, [...state.watching].filter((u) => !users.has(u)));
     const fresh: string[] = [];
     for (const user of users) {
