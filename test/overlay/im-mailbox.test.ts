@@ -70,6 +70,21 @@ describe('MailboxStore', () => {
     store.put(held('message-4', { to: { user: 'carol', deviceId: 'cccccccccccccccc' } }), T0);
     expect(() => store.put(held('message-5', { to: { user: 'dave', deviceId: 'dddddddddddddddd' }, sealed: 'A'.repeat(200) }), T0)).toThrow(expect.objectContaining({ code: 'ERR_MAILBOX_FULL' }));
   });
+
+  it('has limits per sender, so one user cannot fill a mailbox for everyone else; delivered ones free the quota', () => {
+    const store = new MailboxStore({ maxPerDevice: 10, maxPerSenderPerDevice: 3, maxPerSender: 5 });
+    for (let i = 0; i < 3; i++) store.put(held(`message-${i}`), T0);
+    expect(() => store.put(held('message-3'), T0)).toThrow(expect.objectContaining({ code: 'ERR_MAILBOX_SENDER_QUOTA' }));
+    // Someone else still gets through to bob.
+    const carol = { user: 'carol', deviceId: 'cccccccccccccccc', supernode: '192.0.2.1:4000' };
+    expect(store.put(held('message-c1', { from: carol }), T0)).toBe('stored');
+    // Alice's total across recipients.
+    store.put(held('message-4', { to: { user: 'dave', deviceId: 'dddddddddddddddd' } }), T0);
+    store.put(held('message-5', { to: { user: 'erin', deviceId: 'eeeeeeeeeeeeeeee' } }), T0);
+    expect(() => store.put(held('message-6', { to: { user: 'fred', deviceId: 'ffffffffffffffff' } }), T0)).toThrow(expect.objectContaining({ code: 'ERR_MAILBOX_SENDER_QUOTA' }));
+    expect(store.delete('bob', 'bbbbbbbbbbbbbbbb', ['message-0'])).toBe(1);
+    expect(store.put(held('message-3'), T0)).toBe('stored');
+  });
 });
 
 describe('MailboxService: five supernodes over real links', () => {

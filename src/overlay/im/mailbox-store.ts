@@ -11,7 +11,9 @@ import type { HeldMessage } from './mailbox-messages.js';
  * A message is kept 72 h after it was sent (never longer than 72 h after
  * it arrived here, whatever `sentAt` claims): the sealed message inside
  * expires then too. Limits keep one sender from filling a supernode:
- * `maxPerDevice` messages per recipient device, `maxBytes` in all.
+ * `maxPerDevice` messages per recipient device, `maxBytes` in all, and per
+ * sending user `maxPerSenderPerDevice` for one device and `maxPerSender` in
+ * all (so one user cannot fill someone's mailbox for everyone else).
  */
 export class MailboxError extends PartylineError {
   constructor(code: `ERR_MAILBOX_${string}`, message: string, options?: { cause?: unknown }) {
@@ -24,6 +26,10 @@ export interface MailboxStoreOptions {
   maxPerDevice?: number;
   /** Sealed bytes (base64 characters) held in all (default 64 MiB). */
   maxBytes?: number;
+  /** Messages one sender (user) may have waiting for one recipient device (default 50). */
+  maxPerSenderPerDevice?: number;
+  /** Messages one sender (user) may have waiting here in all (default 500). */
+  maxPerSender?: number;
   lifetimeMs?: number;
 }
 
@@ -40,11 +46,17 @@ export class MailboxStore {
   #users = new Map<string, Map<string, Map<string, Held>>>();
   #bytes = 0;
   #count = 0;
+  /** sender user → how many of its messages wait here, in all and per recipient device. */
+  #senders = new Map<string, { total: number; perDevice: Map<string, number> }>();
+  readonly maxPerSenderPerDevice: number;
+  readonly maxPerSender: number;
 
   constructor(options: MailboxStoreOptions = {}) {
     this.maxPerDevice = options.maxPerDevice ?? 200;
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
     this.lifetimeMs = options.lifetimeMs ?? SEALED_LIFETIME_MS;
+    this.maxPerSenderPerDevice = options.maxPerSenderPerDevice ?? 50;
+    this.maxPerSender = options.maxPerSender ?? 500;
   }
 
   get size(): number {
@@ -68,6 +80,18 @@ export class MailboxStore {
     if (this.#bytes + message.sealed.length > this.maxBytes) {
       throw new MailboxError('ERR_MAILBOX_FULL', 'this supernode holds as many messages as it can');
     }
+    // Per sender, so that one user cannot fill someone's mailbox (or this supernode) for everyone else.
+    const deviceKey = `${message.to.user}/${message.to.deviceId}`;
+    const sender = this.#senders.get(message.from.user) ?? { total: 0, perDevice: new Map<string, number>() };
+    if ((sender.perDevice.get(deviceKey) ?? 0) >= this.maxPerSenderPerDevice) {
+      throw new MailboxError('ERR_MAILBOX_SENDER_QUOTA', `${message.from.user} already has ${this.maxPerSenderPerDevice} messages waiting for ${deviceKey}`);
+    }
+    if (sender.total >= this.maxPerSender) {
+      throw new MailboxError('ERR_MAILBOX_SENDER_QUOTA', `${message.from.user} already has ${this.maxPerSender} messages waiting here`);
+    }
+    sender.total++;
+    sender.perDevice.set(deviceKey, (sender.perDevice.get(deviceKey) ?? 0) + 1);
+    this.#senders.set(message.from.user, sender);
     let byDevice = devices;
     if (!byDevice) {
       byDevice = new Map();
@@ -113,6 +137,7 @@ export class MailboxStore {
       byId.delete(id);
       this.#bytes -= held.message.sealed.length;
       this.#count--;
+      this.#forgetSender(held.message);
       deleted++;
     }
     if (byId.size === 0) devices.delete(deviceId);
@@ -130,6 +155,17 @@ export class MailboxStore {
     const out: HeldMessage[] = [];
     for (const byId of this.#users.get(user)?.values() ?? []) for (const h of byId.values()) if (h.expires > now) out.push(h.message);
     return out;
+  }
+
+  #forgetSender(message: HeldMessage): void {
+    const sender = this.#senders.get(message.from.user);
+    if (!sender) return;
+    const deviceKey = `${message.to.user}/${message.to.deviceId}`;
+    const n = (sender.perDevice.get(deviceKey) ?? 1) - 1;
+    if (n <= 0) sender.perDevice.delete(deviceKey);
+    else sender.perDevice.set(deviceKey, n);
+    sender.total--;
+    if (sender.total <= 0) this.#senders.delete(message.from.user);
   }
 
   /** Drop what is past its 72 h; returns how many went. */
