@@ -6,7 +6,7 @@ import type { Link } from '../../link/link.js';
 import { normaliseUserName } from '../../login/user-name.js';
 import type { Logger } from '../../system/logging.js';
 import { nextSeq } from '../index/record.js';
-import { PresenceChanged, PresenceSet, PresenceWatch } from './messages.js';
+import { MAX_WATCHED_USERS, PresenceChanged, PresenceSet, PresenceWatch } from './messages.js';
 import { PresenceTable } from './presence-table.js';
 import { userPresence } from './state.js';
 import type { PresenceState, SettablePresence } from './state.js';
@@ -41,6 +41,12 @@ export interface PresenceClientOptions {
   onChange?: (user: string, presence: PresenceState) => void;
 }
 
+/** Tries of a watch list the supernode says is too soon (ERR_PRESENCE_BUSY), and the pause between them. */
+const WATCH_ATTEMPTS = 8;
+const WATCH_RETRY_MS = 1_000;
+/** How often what is known of buddies is swept of updates past their 72 h (when news arrives). */
+const EXPIRE_INTERVAL_MS = 60_000;
+
 export interface BuddyPresence {
   user: string;
   online: boolean;
@@ -54,10 +60,14 @@ export class PresenceClient {
   #state: SettablePresence = 'online';
   #seq: number | undefined;
   #watching: string[] = [];
-  #known = new PresenceTable({ maxUsers: 10_000 });
+  /** What the supernode passed on of watched users: only they (watch() drops the rest), each update until its 72 h are up. */
+  #known = new PresenceTable({ maxUsers: MAX_WATCHED_USERS });
+  #expiredAt = -Infinity;
   #served = new WeakSet<Link>();
   #sending: Promise<void> | undefined;
   #dirty = false;
+  #watchSending: Promise<void> | undefined;
+  #watchDirty = false;
 
   constructor(options: PresenceClientOptions) {
     this.#options = options;
@@ -116,6 +126,11 @@ export class PresenceClient {
     await this.#sendWatch();
   }
 
+  /** Users something is known of (watched, with an update younger than 72 h). */
+  get knownUsers(): number {
+    return this.#known.size;
+  }
+
   /** What is known of a watched user now (nothing known = offline). */
   presenceOf(user: string): BuddyPresence {
     const name = normaliseUserName(user);
@@ -124,14 +139,42 @@ export class PresenceClient {
     return { user: name, online: presence !== 'offline', presence };
   }
 
-  async #sendWatch(): Promise<void> {
+  /** Send the watch list; one send at a time (the supernode takes one at a time), the latest list last. */
+  #sendWatch(): Promise<void> {
+    if (this.#watchSending) {
+      this.#watchDirty = true;
+      return this.#watchSending;
+    }
+    this.#watchSending = (async () => {
+      try {
+        let busy = 0;
+        do {
+          this.#watchDirty = false;
+          if ((await this.#sendWatchOnce()) === 'busy' && ++busy < WATCH_ATTEMPTS) {
+            // Too soon, or more new buddies than the supernode takes at once: the latest list again in a moment.
+            await new Promise((r) => setTimeout(r, WATCH_RETRY_MS));
+            this.#watchDirty = true;
+          }
+        } while (this.#watchDirty);
+      } finally {
+        this.#watchSending = undefined;
+      }
+    })();
+    return this.#watchSending;
+  }
+
+  async #sendWatchOnce(): Promise<'sent' | 'busy' | 'failed'> {
     const attachment = this.#options.attachment();
-    if (!attachment) return;
+    if (!attachment) return 'failed';
     try {
       const answer = await attachment.link.request(PresenceWatch, { users: this.#watching }, { timeoutMs: 10_000 });
       this.#log.debug({ watching: answer.watching }, 'presence watch list sent');
+      return 'sent';
     } catch (err) {
-      this.#log.warn({ code: (err as PartylineError).code, err: errorMessage(err) }, 'cannot send the presence watch list');
+      const code = (err as PartylineError).code;
+      if (code === 'ERR_PRESENCE_BUSY' && !attachment.link.closed) return 'busy';
+      this.#log.warn({ code, err: errorMessage(err) }, 'cannot send the presence watch list');
+      return 'failed';
     }
   }
 
@@ -187,6 +230,10 @@ export class PresenceClient {
 
   #changed(updates: readonly unknown[]): void {
     const now = this.#now();
+    if (now - this.#expiredAt >= EXPIRE_INTERVAL_MS) {
+      this.#known.expire(now);
+      this.#expiredAt = now;
+    }
     for (const raw of updates) {
       let update: PresenceUpdate;
       try {
