@@ -2,13 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../../src/crypto/identity.js';
 import { dialLink } from '../../src/link/transport.js';
 import type { HeldMessage } from '../../src/overlay/im/mailbox-messages.js';
-import { MailboxDelete, MailboxFetch, MailboxPut, MailboxTake } from '../../src/overlay/im/mailbox-messages.js';
+import { MailboxDelete, MailboxFetch, MailboxPut, MailboxStore as MailboxStoreRequest, MailboxTake } from '../../src/overlay/im/mailbox-messages.js';
 import { MailboxStore } from '../../src/overlay/im/mailbox-store.js';
 import { INDEX_LINK_ROLE, IndexHello } from '../../src/overlay/index/link-pool.js';
 import { PresenceSet } from '../../src/overlay/presence/messages.js';
 import { SEALED_LIFETIME_MS } from '../../src/overlay/route/sealed.js';
 import { until } from '../helpers/until.js';
-import { makeDevice, NETWORK, T0 } from './index/fixtures.js';
+import type { LocationRecord } from '../../src/overlay/index/record.js';
+import { makeDevice, makeRecord, NETWORK, T0 } from './index/fixtures.js';
 import {
   attachPhone, byDistance, clock, closerIdentity, K, log, presenceOf, startNetwork, startSupernode, stopSupernode,
 } from './presence-network.js';
@@ -85,6 +86,21 @@ describe('MailboxStore', () => {
     expect(store.delete('bob', 'bbbbbbbbbbbbbbbb', ['message-0'])).toBe(1);
     expect(store.put(held('message-3'), T0)).toBe('stored');
   });
+
+  it('holds to its share what one other supernode hands over (it names the senders itself); delivered ones free the share', () => {
+    const store = new MailboxStore({ maxBytes: 10_000, maxBytesPerSupernode: 1_000 });
+    const big = 'A'.repeat(400);
+    // A rogue supernode makes up a new sender and recipient for each message: the per-sender quotas do not see it.
+    const forged = (i: number) => held(`forged-${i}`, { sealed: big, from: { user: `nobody${i}`, deviceId: 'nnnnnnnnnnnnnnnn', supernode: '192.0.2.66:4000' }, to: { user: `victim${i}`, deviceId: 'vvvvvvvvvvvvvvvv' } });
+    store.put(forged(1), T0, '192.0.2.66:4000');
+    store.put(forged(2), T0, '192.0.2.66:4000');
+    expect(() => store.put(forged(3), T0, '192.0.2.66:4000')).toThrow(expect.objectContaining({ code: 'ERR_MAILBOX_FULL' }));
+    // Other supernodes, and this one's own phones, still get their messages held.
+    expect(store.put(held('message-1', { sealed: big }), T0, '192.0.2.1:4000')).toBe('stored');
+    expect(store.put(held('message-2', { sealed: big }), T0)).toBe('stored');
+    expect(store.delete('victim1', 'vvvvvvvvvvvvvvvv', ['forged-1'])).toBe(1);
+    expect(store.put(forged(3), T0, '192.0.2.66:4000')).toBe('stored');
+  });
 });
 
 describe('MailboxService: five supernodes over real links', () => {
@@ -94,9 +110,14 @@ describe('MailboxService: five supernodes over real links', () => {
   const bobDevice = makeDevice('bob');
   const sealed = Buffer.from('sealed bytes the supernodes cannot read').toString('base64');
 
+  /** Bob's device exists: its location record (naming the supernode it will attach to) is in the index. */
+  let bobRecord: LocationRecord;
+
   beforeAll(async () => {
     nodes = await startNetwork(5);
     alice = await attachPhone(byDistance(nodes, 'bob')[K]!, 'alice');
+    bobRecord = makeRecord('bob', bobDevice, { issued: clock.now, device: { deviceId: bobDevice.identity.deviceId, supernode: byDistance(nodes, 'bob')[K + 1]!.address, addresses: [], since: clock.now } });
+    expect((await nodes[0]!.index.publish(bobRecord)).replicas).toBe(K);
   });
 
   afterAll(async () => {
@@ -110,6 +131,24 @@ describe('MailboxService: five supernodes over real links', () => {
     expect(holding).toEqual(byDistance(nodes, 'bob').slice(0, K).map((sn) => sn.name).sort());
     const copy = byDistance(nodes, 'bob')[0]!.mailbox.store.forUser('bob', clock.now)[0];
     expect(copy).toMatchObject({ id: 'message-0001', sealed, from: { user: 'alice', deviceId: alice.device.identity.deviceId, supernode: alice.supernode.address }, to: { user: 'bob' } });
+  });
+
+  it('holds nothing for a device it does not know exists (no live record, no signed update): made-up device ids fill nothing', async () => {
+    await expect(alice.link.request(MailboxPut, { to: { user: 'bob', deviceId: 'ffffffffffffffff' }, id: 'made-up-0001', sealed })).rejects.toMatchObject({ code: 'ERR_MAILBOX_UNREACHABLE' });
+    expect(nodes.map((sn) => sn.mailbox.store.forUser('bob', clock.now).filter((m) => m.to.deviceId === 'ffffffffffffffff'))).toEqual([[], [], [], [], []]);
+    // Nor when another supernode hands one over.
+    const rogue = generateIdentity();
+    const { credential } = makeDevice('rogue', { identity: rogue });
+    const holder = byDistance(nodes, 'bob')[0]!;
+    const { link } = await dialLink({ identity: rogue, network: NETWORK, role: INDEX_LINK_ROLE, credential: () => credential, log, host: '127.0.0.1', port: holder.server.port });
+    try {
+      await link.request(IndexHello, { address: '127.0.0.1:9' });
+      const message = { id: 'made-up-0002', from: { user: 'mallory', deviceId: 'mmmmmmmmmmmmmmmm', supernode: '127.0.0.1:9' }, to: { user: 'bob', deviceId: 'ffffffffffffffff' }, sealed, sentAt: clock.now };
+      await expect(link.request(MailboxStoreRequest, { message })).rejects.toMatchObject({ code: 'ERR_MAILBOX_NO_DEVICE' });
+    } finally {
+      link.close();
+    }
+    expect(holder.mailbox.store.size).toBe(1);
   });
 
   it('lets only the supernode the device named take or delete its messages', async () => {
@@ -152,6 +191,9 @@ describe('MailboxService: five supernodes over real links', () => {
     extra.push(newcomer);
     await newcomer.index.join([nodes[0]!.index.self]);
     for (const sn of nodes) await sn.index.join([newcomer.index.self]);
+    // Bob's record reaches the newcomer too (the device republishes it; so does the index on churn): it holds only for devices it knows.
+    await nodes[0]!.index.publish(bobRecord);
+    expect(newcomer.index.node.store.get('bob', clock.now)).toHaveLength(1);
     for (const sn of nodes) await sn.mailbox.replicate();
     expect(newcomer.mailbox.store.forUser('bob', clock.now).map((m) => m.id)).toEqual(['message-0003']);
   });

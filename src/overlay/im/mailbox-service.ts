@@ -246,8 +246,8 @@ export class MailboxService {
   serveSupernode(link: Link): void {
     link.handle(MailboxStoreRequest, (body) => {
       this.#assertRunning();
-      this.#peer(link, 'mailbox.store');
-      return { status: this.#stored({ ...body.message, to: { user: normaliseUserName(body.message.to.user), deviceId: body.message.to.deviceId } }) };
+      const from = this.#peer(link, 'mailbox.store');
+      return { status: this.#stored({ ...body.message, to: { user: normaliseUserName(body.message.to.user), deviceId: body.message.to.deviceId } }, normalizeSupernode(from.address)) };
     });
     link.handle(MailboxTake, (body) => {
       const user = this.#authorize(link, 'mailbox.take', body.user, body.deviceId);
@@ -264,9 +264,18 @@ export class MailboxService {
     });
   }
 
-  /** Keep a message here; nudge the device's supernode when the device is online. */
-  #stored(message: HeldMessage): 'stored' | 'unchanged' {
-    const status = this.store.put(message, this.#now());
+  /**
+   * Keep a message here (`via`: the supernode that handed it over, if
+   * another); nudge the device's supernode when the device is online. Only
+   * for a device this supernode knows exists: a live location record, or
+   * an update it signed — nobody fills the store with made-up device ids.
+   */
+  #stored(message: HeldMessage, via?: string): 'stored' | 'unchanged' {
+    const { user, deviceId } = message.to;
+    const now = this.#now();
+    const known = this.#index.node.store.get(user, now).some((r) => r.device.deviceId === deviceId) || this.#options.presence.device(user, deviceId)?.by === 'device';
+    if (!known) throw new MailboxError('ERR_MAILBOX_NO_DEVICE', `no live record of ${user}/${deviceId} here: nothing is held for a device not known to exist`);
+    const status = this.store.put(message, now, via);
     if (status === 'stored') {
       const placed = this.#placed.get(message.to.user) ?? new Set<bigint>();
       this.#placed.set(message.to.user, placed);

@@ -13,7 +13,10 @@ import type { HeldMessage } from './mailbox-messages.js';
  * expires then too. Limits keep one sender from filling a supernode:
  * `maxPerDevice` messages per recipient device, `maxBytes` in all, and per
  * sending user `maxPerSenderPerDevice` for one device and `maxPerSender` in
- * all (so one user cannot fill someone's mailbox for everyone else).
+ * all (so one user cannot fill someone's mailbox for everyone else), and
+ * `maxBytesPerSupernode` for what one other supernode handed over
+ * (`mailbox.store`: the sender stamp is that supernode's word, so a rogue
+ * one making up senders is held to its own share).
  */
 export class MailboxError extends PartylineError {
   constructor(code: `ERR_MAILBOX_${string}`, message: string, options?: { cause?: unknown }) {
@@ -30,12 +33,16 @@ export interface MailboxStoreOptions {
   maxPerSenderPerDevice?: number;
   /** Messages one sender (user) may have waiting here in all (default 500). */
   maxPerSender?: number;
+  /** Sealed bytes held that one other supernode handed over (default 16 MiB, a quarter of `maxBytes`). */
+  maxBytesPerSupernode?: number;
   lifetimeMs?: number;
 }
 
 interface Held {
   message: HeldMessage;
   expires: number;
+  /** The supernode that handed it over (`mailbox.store`); undefined when this supernode took it from its own phone. */
+  via: string | undefined;
 }
 
 export class MailboxStore {
@@ -50,6 +57,9 @@ export class MailboxStore {
   #senders = new Map<string, { total: number; perDevice: Map<string, number> }>();
   readonly maxPerSenderPerDevice: number;
   readonly maxPerSender: number;
+  readonly maxBytesPerSupernode: number;
+  /** Forwarding supernode → sealed bytes held that it handed over. */
+  #bySupernode = new Map<string, number>();
 
   constructor(options: MailboxStoreOptions = {}) {
     this.maxPerDevice = options.maxPerDevice ?? 200;
@@ -57,6 +67,7 @@ export class MailboxStore {
     this.lifetimeMs = options.lifetimeMs ?? SEALED_LIFETIME_MS;
     this.maxPerSenderPerDevice = options.maxPerSenderPerDevice ?? 50;
     this.maxPerSender = options.maxPerSender ?? 500;
+    this.maxBytesPerSupernode = options.maxBytesPerSupernode ?? Math.floor(this.maxBytes / 4);
   }
 
   get size(): number {
@@ -67,8 +78,12 @@ export class MailboxStore {
     return this.#bytes;
   }
 
-  /** Keep a message (its `to.user` normalised by the caller). Throws `ERR_MAILBOX_EXPIRED` or `ERR_MAILBOX_FULL`. */
-  put(message: HeldMessage, now: number): 'stored' | 'unchanged' {
+  /**
+   * Keep a message (its `to.user` normalised by the caller); `via`: the
+   * supernode that handed it over, if another one. Throws
+   * `ERR_MAILBOX_EXPIRED`, `ERR_MAILBOX_FULL` or `ERR_MAILBOX_SENDER_QUOTA`.
+   */
+  put(message: HeldMessage, now: number, via?: string): 'stored' | 'unchanged' {
     const expires = Math.min(message.sentAt, now) + this.lifetimeMs;
     if (expires <= now) throw new MailboxError('ERR_MAILBOX_EXPIRED', `held message ${message.id}: sent more than 72 h ago`);
     const devices = this.#users.get(message.to.user);
@@ -79,6 +94,10 @@ export class MailboxStore {
     }
     if (this.#bytes + message.sealed.length > this.maxBytes) {
       throw new MailboxError('ERR_MAILBOX_FULL', 'this supernode holds as many messages as it can');
+    }
+    const viaBytes = via === undefined ? 0 : (this.#bySupernode.get(via) ?? 0);
+    if (via !== undefined && viaBytes + message.sealed.length > this.maxBytesPerSupernode) {
+      throw new MailboxError('ERR_MAILBOX_FULL', `supernode ${via} already handed over ${viaBytes} bytes of held messages, at most ${this.maxBytesPerSupernode}`);
     }
     // Per sender, so that one user cannot fill someone's mailbox (or this supernode) for everyone else.
     const deviceKey = `${message.to.user}/${message.to.deviceId}`;
@@ -102,7 +121,8 @@ export class MailboxStore {
       byId = new Map();
       byDevice.set(message.to.deviceId, byId);
     }
-    byId.set(message.id, { message, expires });
+    byId.set(message.id, { message, expires, via });
+    if (via !== undefined) this.#bySupernode.set(via, viaBytes + message.sealed.length);
     this.#bytes += message.sealed.length;
     this.#count++;
     return 'stored';
@@ -138,6 +158,7 @@ export class MailboxStore {
       this.#bytes -= held.message.sealed.length;
       this.#count--;
       this.#forgetSender(held.message);
+      this.#forgetVia(held);
       deleted++;
     }
     if (byId.size === 0) devices.delete(deviceId);
@@ -155,6 +176,13 @@ export class MailboxStore {
     const out: HeldMessage[] = [];
     for (const byId of this.#users.get(user)?.values() ?? []) for (const h of byId.values()) if (h.expires > now) out.push(h.message);
     return out;
+  }
+
+  #forgetVia(held: Held): void {
+    if (held.via === undefined) return;
+    const left = (this.#bySupernode.get(held.via) ?? 0) - held.message.sealed.length;
+    if (left <= 0) this.#bySupernode.delete(held.via);
+    else this.#bySupernode.set(held.via, left);
   }
 
   #forgetSender(message: HeldMessage): void {
