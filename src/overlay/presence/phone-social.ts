@@ -11,6 +11,7 @@ import type { ImEntry } from '../im/history.js';
 import { InstantMessages } from '../im/instant-messages.js';
 import type { SendResult } from '../im/instant-messages.js';
 import { MailboxFetch } from '../im/mailbox-messages.js';
+import { ACTION_MAX_AGE_MS } from '../route/messenger.js';
 import type { Messenger } from '../route/messenger.js';
 import { BuddyList } from './buddies.js';
 import type { Buddy } from './buddies.js';
@@ -103,7 +104,7 @@ export class PhoneSocial {
       const own = options.credential()?.user;
       if (!own || incoming.from.user !== normaliseUserName(own)) return;
       this.#refreshBuddies().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'cannot read the buddy list'));
-    });
+    }, { maxAgeMs: ACTION_MAX_AGE_MS });
   }
 
   /** Load the saved buddy list and message history. */

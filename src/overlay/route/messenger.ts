@@ -41,6 +41,8 @@ export interface SendOutcome {
 
 /** How old a live (not held) sealed message may be: the credentials' clock skew. */
 export const LIVE_MAX_AGE_MS = CLOCK_SKEW_MS;
+/** How old a message that makes a device act (a buddy-list change, a path offer) may be when it arrives. */
+export const ACTION_MAX_AGE_MS = 60_000;
 /** The kinds of sealed message the supernodes hold for offline devices (instant messages and their receipts). */
 export const HELD_TYPES: ReadonlySet<string> = new Set(['im', 'im.receipt']);
 
@@ -59,6 +61,8 @@ export interface MessengerOptions {
   log: Logger;
   /** Remembered message ids, for duplicate suppression (default 20,000). */
   maxRemembered?: number;
+  /** Remembered message ids per sender device (default 1,000): one sender's flood evicts only its own. */
+  maxRememberedPerSender?: number;
   now?: () => number;
 }
 
@@ -72,10 +76,16 @@ export class Messenger {
   #options: MessengerOptions;
   #log: Logger;
   #now: () => number;
-  #handlers = new Map<string, IncomingHandler>();
+  #handlers = new Map<string, { handler: IncomingHandler; maxAgeMs: number | undefined }>();
   #waiting = new Map<string, { resolve: (m: Incoming) => void; reject: (err: Error) => void; timer: NodeJS.Timeout; from: string }>();
-  /** `deviceId/id` → when seen; insertion order = age. */
-  #seen = new Map<string, number>();
+  /**
+   * Messages seen, for duplicate suppression: sender device → message id →
+   * until when a copy could still be taken (after that it is refused as
+   * too old anyway); insertion order = age.
+   */
+  #seen = new Map<string, Map<string, number>>();
+  #seenCount = 0;
+  #sweptAt = -Infinity;
   #served = new WeakSet<Link>();
 
   constructor(options: MessengerOptions) {
@@ -94,9 +104,13 @@ export class Messenger {
     });
   }
 
-  /** Handle sealed messages of one type (one handler per type). */
-  on(type: string, handler: IncomingHandler): void {
-    this.#handlers.set(type, handler);
+  /**
+   * Handle sealed messages of one type (one handler per type). `maxAgeMs`:
+   * a message that makes this device act (ACTION_MAX_AGE_MS) is taken only
+   * this soon after it was sealed — a copy replayed later does nothing.
+   */
+  on(type: string, handler: IncomingHandler, options: { maxAgeMs?: number } = {}): void {
+    this.#handlers.set(type, { handler, maxAgeMs: options.maxAgeMs });
   }
 
   /** The user's devices, from location records verified here (supernodes are not trusted). Newest first. */
@@ -217,12 +231,19 @@ export class Messenger {
       // The routing stamp disagrees with the signed sender: a supernode mislabelled it. Trust the signature.
       this.#log.debug({ stamped: `${from.user}/${from.deviceId}`, signed: `${opened.from.user}/${opened.from.deviceId}` }, 'routing stamp differs from the sealed sender');
     }
-    const key = `${opened.from.deviceId}/${opened.id}`;
-    if (this.#seen.has(key)) {
+    const entry = this.#handlers.get(opened.type);
+    if (opened.re === undefined && entry?.maxAgeMs !== undefined && age > entry.maxAgeMs) {
+      this.#log.info({ from: `${from.user}/${from.deviceId}`, type: opened.type, ageS: Math.round(age / 1000) }, 'sealed message too old to act on refused');
+      return undefined;
+    }
+    const now = this.#now();
+    const until = this.#seen.get(opened.from.deviceId)?.get(opened.id);
+    if (until !== undefined && until > now) {
       this.#log.debug({ type: opened.type, from: opened.from.user }, 'duplicate sealed message dropped');
       return undefined;
     }
-    this.#remember(key);
+    // Remembered while a copy could still be taken: a kind that is held, as long as the mailbox may deliver it.
+    this.#remember(opened.from.deviceId, opened.id, opened.ts + (HELD_TYPES.has(opened.type) ? SEALED_LIFETIME_MS : LIVE_MAX_AGE_MS), now);
     const incoming: Incoming = {
       ...opened,
       reply: { user: opened.from.user, deviceId: opened.from.deviceId, supernode: from.supernode, addresses: [], noiseKey: opened.from.noiseKey, issued: opened.ts },
@@ -236,7 +257,7 @@ export class Messenger {
         return incoming;
       }
     }
-    const handler = this.#handlers.get(opened.type);
+    const handler = entry?.handler;
     if (!handler) {
       this.#log.debug({ type: opened.type, from: opened.from.user }, 'sealed message of an unhandled type');
       return incoming;
@@ -256,13 +277,50 @@ export class Messenger {
     }
   }
 
-  #remember(key: string): void {
-    const now = this.#now();
-    this.#seen.set(key, now);
-    const max = this.#options.maxRemembered ?? 20_000;
-    for (const [k, at] of this.#seen) {
-      if (this.#seen.size <= max && at + SEALED_LIFETIME_MS > now) break;
-      this.#seen.delete(k);
+  /** Messages remembered for duplicate suppression (all senders). */
+  get remembered(): number {
+    return this.#seenCount;
+  }
+
+  /**
+   * Remember a message until `until`. Bounded per sender (a sender over its
+   * share loses its own oldest) and in all (what can no longer arrive goes
+   * first, then the oldest of the sender with the most): a flood from one
+   * sender never evicts what others sent, so it cannot open them to replay.
+   */
+  #remember(sender: string, id: string, until: number, now: number): void {
+    let ids = this.#seen.get(sender);
+    if (!ids) {
+      ids = new Map();
+      this.#seen.set(sender, ids);
     }
+    if (ids.has(id)) ids.delete(id);
+    else this.#seenCount++;
+    ids.set(id, until);
+    const perSender = this.#options.maxRememberedPerSender ?? 1_000;
+    if (ids.size > perSender) {
+      this.#sweep(sender, ids, now);
+      while (ids.size > perSender) this.#forget(sender, ids, ids.keys().next().value!);
+    }
+    const max = this.#options.maxRemembered ?? 20_000;
+    if (this.#seenCount <= max) return;
+    if (now - this.#sweptAt >= 1_000) {
+      this.#sweptAt = now;
+      for (const [s, list] of this.#seen) this.#sweep(s, list, now);
+    }
+    while (this.#seenCount > max) {
+      let most: [string, Map<string, number>] | undefined;
+      for (const e of this.#seen) if (!most || e[1].size > most[1].size) most = e;
+      this.#forget(most![0], most![1], most![1].keys().next().value!);
+    }
+  }
+
+  #sweep(sender: string, ids: Map<string, number>, now: number): void {
+    for (const [id, until] of ids) if (until <= now) this.#forget(sender, ids, id);
+  }
+
+  #forget(sender: string, ids: Map<string, number>, id: string): void {
+    if (ids.delete(id)) this.#seenCount--;
+    if (ids.size === 0) this.#seen.delete(sender);
   }
 }
