@@ -139,6 +139,11 @@ interface ServedLink {
 const OWN_SIDE_CODES = new Set(['ERR_INDEX_POOL_FULL', 'ERR_INDEX_BUSY', 'ERR_INDEX_STOPPED', 'ERR_ABORTED']);
 /** Index links stay served this long after their credential expired (renewal runs in the background). */
 const CREDENTIAL_GRACE_MS = 60_000;
+/** One-off links to supernodes not known here, per minute in all (forwarding to a device whose supernode this one has not met). */
+export const ONE_OFF_DIALS_PER_MINUTE = 30;
+/** An address a one-off link failed to is not dialled again for this long. */
+const FAILED_DIAL_HOLD_MS = 10 * 60_000;
+const MAX_FAILED_DIALS = 1_000;
 
 export class IndexService {
   readonly id: NodeId;
@@ -147,6 +152,10 @@ export class IndexService {
   #options: IndexServiceOptions;
   #log: Logger;
   #now: () => number;
+  /** One-off links to supernodes not in the routing table: a budget (ONE_OFF_DIALS_PER_MINUTE), and addresses that failed lately. */
+  #oneOffTokens = ONE_OFF_DIALS_PER_MINUTE;
+  #oneOffAt = 0;
+  #failedDials = new Map<string, number>();
   #pool: LinkPool;
   #served = new Map<Link, ServedLink>();
   /** Every served index link, incoming or pooled: who is at the other end. */
@@ -333,8 +342,18 @@ export class IndexService {
     if (!contact) contact = this.contactsFromPeers(this.#options.seeds?.() ?? []).find((c) => c.address === wanted);
     if (contact) return this.#pool.request(contact, def, body, { timeoutMs });
     // Not a supernode we know: dial it only when the caller vouches for the address (e.g. a signed
-    // record names it), so that nobody can make this supernode connect wherever they like.
-    if (!options.mayDial || !(await options.mayDial())) {
+    // record names it), so that nobody can make this supernode connect wherever they like. Even
+    // then sparingly (what vouches may be a device's own word): a budget of one-off dials, checked
+    // before the caller's check (itself a lookup), and an address that failed is not dialled again soon.
+    const now = this.#now();
+    const failedUntil = this.#failedDials.get(wanted);
+    if (failedUntil !== undefined && failedUntil > now) throw new IndexError('ERR_INDEX_UNKNOWN_SUPERNODE', `${wanted} did not answer as a supernode a moment ago`);
+    if (!options.mayDial) throw new IndexError('ERR_INDEX_UNKNOWN_SUPERNODE', `${wanted} is not a supernode this one knows`);
+    this.#oneOffTokens = Math.min(ONE_OFF_DIALS_PER_MINUTE, this.#oneOffTokens + ((now - this.#oneOffAt) / 60_000) * ONE_OFF_DIALS_PER_MINUTE);
+    this.#oneOffAt = now;
+    if (this.#oneOffTokens < 1) throw new IndexError('ERR_INDEX_BUSY', `more than ${ONE_OFF_DIALS_PER_MINUTE} links a minute to supernodes this one does not know`);
+    this.#oneOffTokens -= 1;
+    if (!(await options.mayDial())) {
       throw new IndexError('ERR_INDEX_UNKNOWN_SUPERNODE', `${wanted} is not a supernode this one knows`);
     }
     const { host, port } = parseHostPort(wanted);
@@ -347,6 +366,11 @@ export class IndexService {
       host,
       port,
       connectTimeoutMs: timeoutMs,
+    }).catch((err: unknown) => {
+      this.#failedDials.delete(wanted);
+      this.#failedDials.set(wanted, this.#now() + FAILED_DIAL_HOLD_MS);
+      if (this.#failedDials.size > MAX_FAILED_DIALS) this.#failedDials.delete(this.#failedDials.keys().next().value!);
+      throw err;
     });
     try {
       return await link.request(def, body, { timeoutMs });

@@ -8,7 +8,7 @@ import type { Identity } from '../../../src/crypto/identity.js';
 import type { Link } from '../../../src/link/link.js';
 import { dialLink, LinkServer } from '../../../src/link/transport.js';
 import type { PeerLink } from '../../../src/link/transport.js';
-import { IndexService } from '../../../src/overlay/index/index-service.js';
+import { IndexService, ONE_OFF_DIALS_PER_MINUTE } from '../../../src/overlay/index/index-service.js';
 import type { IndexServiceOptions } from '../../../src/overlay/index/index-service.js';
 import { INDEX_LINK_ROLE, LinkPool } from '../../../src/overlay/index/link-pool.js';
 import { FindValue, IndexPing, Store } from '../../../src/overlay/index/messages.js';
@@ -136,6 +136,24 @@ describe('IndexService: five supernodes over real links', () => {
       expect(connections).toBe(0);
       await expect(a!.service.requestSupernode(address, IndexPing, {}, { mayDial: async () => true, timeoutMs: 500 })).rejects.toThrow();
       expect(connections).toBe(1);
+      // It did not answer as a supernode: not dialled again soon, whoever vouches.
+      let asked = 0;
+      const vouch = async () => {
+        asked++;
+        return true;
+      };
+      await expect(a!.service.requestSupernode(address, IndexPing, {}, { mayDial: vouch, timeoutMs: 500 })).rejects.toMatchObject({ code: 'ERR_INDEX_UNKNOWN_SUPERNODE' });
+      expect(connections).toBe(1);
+      expect(asked).toBe(0);
+      // And one-off links have a budget, spent before the caller's check (itself a lookup) is made.
+      const refuse = async () => {
+        asked++;
+        return false;
+      };
+      const tries = await Promise.allSettled(Array.from({ length: ONE_OFF_DIALS_PER_MINUTE }, (_, i) => a!.service.requestSupernode(`192.0.2.${i + 1}:4000`, IndexPing, {}, { mayDial: refuse })));
+      expect(tries.every((t) => t.status === 'rejected')).toBe(true);
+      expect(tries.some((t) => t.status === 'rejected' && (t.reason as { code: string }).code === 'ERR_INDEX_BUSY')).toBe(true);
+      expect(asked).toBeLessThan(ONE_OFF_DIALS_PER_MINUTE);
     } finally {
       await new Promise<void>((r) => stranger.close(() => r()));
     }
