@@ -140,7 +140,7 @@ const OWN_SIDE_CODES = new Set(['ERR_INDEX_POOL_FULL', 'ERR_INDEX_BUSY', 'ERR_IN
 /** Index links stay served this long after their credential expired (renewal runs in the background). */
 const CREDENTIAL_GRACE_MS = 60_000;
 /** One-off links to supernodes not known here, per minute in all (forwarding to a device whose supernode this one has not met). */
-export const ONE_OFF_DIALS_PER_MINUTE = 30;
+export const ONE_OFF_DIALS_PER_MINUTE = 60;
 /** An address a one-off link failed to is not dialled again for this long. */
 const FAILED_DIAL_HOLD_MS = 10 * 60_000;
 const MAX_FAILED_DIALS = 1_000;
@@ -156,6 +156,8 @@ export class IndexService {
   #oneOffTokens = ONE_OFF_DIALS_PER_MINUTE;
   #oneOffAt = 0;
   #failedDials = new Map<string, number>();
+  /** Addresses that answered a one-off link as supernodes lately (until then they cost no budget). */
+  #goodDials = new Map<string, number>();
   #pool: LinkPool;
   #served = new Map<Link, ServedLink>();
   /** Every served index link, incoming or pooled: who is at the other end. */
@@ -349,10 +351,8 @@ export class IndexService {
     const failedUntil = this.#failedDials.get(wanted);
     if (failedUntil !== undefined && failedUntil > now) throw new IndexError('ERR_INDEX_UNKNOWN_SUPERNODE', `${wanted} did not answer as a supernode a moment ago`);
     if (!options.mayDial) throw new IndexError('ERR_INDEX_UNKNOWN_SUPERNODE', `${wanted} is not a supernode this one knows`);
-    this.#oneOffTokens = Math.min(ONE_OFF_DIALS_PER_MINUTE, this.#oneOffTokens + ((now - this.#oneOffAt) / 60_000) * ONE_OFF_DIALS_PER_MINUTE);
-    this.#oneOffAt = now;
-    if (this.#oneOffTokens < 1) throw new IndexError('ERR_INDEX_BUSY', `more than ${ONE_OFF_DIALS_PER_MINUTE} links a minute to supernodes this one does not know`);
-    this.#oneOffTokens -= 1;
+    // A supernode that answered a one-off link lately costs no budget (the routes of ongoing calls go on).
+    if ((this.#goodDials.get(wanted) ?? 0) <= now) this.#spendOneOff(now);
     if (!(await options.mayDial())) {
       throw new IndexError('ERR_INDEX_UNKNOWN_SUPERNODE', `${wanted} is not a supernode this one knows`);
     }
@@ -372,11 +372,21 @@ export class IndexService {
       if (this.#failedDials.size > MAX_FAILED_DIALS) this.#failedDials.delete(this.#failedDials.keys().next().value!);
       throw err;
     });
+    this.#goodDials.delete(wanted);
+    this.#goodDials.set(wanted, this.#now() + FAILED_DIAL_HOLD_MS);
+    if (this.#goodDials.size > MAX_FAILED_DIALS) this.#goodDials.delete(this.#goodDials.keys().next().value!);
     try {
       return await link.request(def, body, { timeoutMs });
     } finally {
       link.close();
     }
+  }
+
+  #spendOneOff(now: number): void {
+    this.#oneOffTokens = Math.min(ONE_OFF_DIALS_PER_MINUTE, this.#oneOffTokens + ((now - this.#oneOffAt) / 60_000) * ONE_OFF_DIALS_PER_MINUTE);
+    this.#oneOffAt = now;
+    if (this.#oneOffTokens < 1) throw new IndexError('ERR_INDEX_BUSY', `more than ${ONE_OFF_DIALS_PER_MINUTE} links a minute to supernodes this one does not know`);
+    this.#oneOffTokens -= 1;
   }
 
   #hello(link: Link, state: ServedLink, address: string): { id: string } {
