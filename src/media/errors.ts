@@ -12,7 +12,12 @@
  *   `ERR_SRTP_KEY_EXHAUSTED`, `ERR_SRTP_NOT_RTP`, `ERR_SRTP_NOT_RTCP`,
  *   `ERR_SRTP_OPTIONS`;
  * - `MediaError`: `ERR_MEDIA_OPTIONS` (a jitter buffer, statistics or quality
- *   estimate was given parameters out of range).
+ *   estimate was given parameters out of range);
+ * - `OpusError`: `ERR_OPUS_UNAVAILABLE` (the native codec cannot be loaded),
+ *   `ERR_OPUS_OPTIONS`, `ERR_OPUS_FRAME` (PCM of the wrong size),
+ *   `ERR_OPUS_PACKET` (a packet libopus rejects or that is empty),
+ *   `ERR_OPUS_DURATION` (a packet that is not one 20 ms frame),
+ *   `ERR_OPUS_ENCODE`.
  */
 import { PartylineError } from '../errors.js';
 
@@ -44,6 +49,16 @@ export class SrtpError extends PartylineError {
 /** A media component was configured with values out of range. */
 export class MediaError extends PartylineError {
   constructor(code: `ERR_MEDIA_${string}`, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * The Opus codec failed: the native module is missing, a PCM frame has the
+ * wrong size, or a packet is malformed or not 20 ms long.
+ */
+export class OpusError extends PartylineError {
+  constructor(code: `ERR_OPUS_${string}`, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
 }
