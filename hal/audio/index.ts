@@ -1,0 +1,41 @@
+/**
+ * The audio HAL: `openAudioDevice(spec)` picks the driver by name.
+ *
+ * - `sim`: WAV files in and out (`sim.ts`).
+ * - `echo`: the sound test (`echo.ts`).
+ * - `alsa`: the handset's sound card. Not here yet: issue 7 brings it
+ *   (naudiodon / ALSA PCM in 20 ms periods, capture driving the clock as the
+ *   `AudioDevice` contract says). It will be a class implementing
+ *   `AudioDevice` in `hal/audio/alsa.ts`, created in the `case 'alsa'` below.
+ */
+import { AudioError } from './errors.js';
+import type { FrameClock } from './clock.js';
+import { EchoAudioDevice } from './echo.js';
+import { SimAudioDevice } from './sim.js';
+import type { AudioDevice, AudioSpec } from './types.js';
+
+export { AudioError } from './errors.js';
+export type { AudioDevice, AudioSampleRate, AudioSpec, SimAudioSpec, EchoAudioSpec, AlsaAudioSpec, CaptureCallback } from './types.js';
+export { AUDIO_FRAME_MS, frameSamplesAt } from './types.js';
+export { ManualFrameClock, RealtimeFrameClock } from './clock.js';
+export type { FrameClock } from './clock.js';
+
+export interface OpenAudioOptions {
+  /** Frame clock for the simulated drivers (default: real time). */
+  clock?: FrameClock;
+}
+
+/** Open the device a spec names. Throws `AudioError` (`ERR_AUDIO_DRIVER`, `ERR_AUDIO_OPTIONS`, WAV errors for `sim`). */
+export function openAudioDevice(spec: AudioSpec, options: OpenAudioOptions = {}): AudioDevice {
+  const driver = (spec as { driver?: unknown }).driver;
+  switch (spec.driver) {
+    case 'sim':
+      return new SimAudioDevice({ sampleRate: spec.sampleRate, input: spec.input, output: spec.output, clock: options.clock });
+    case 'echo':
+      return new EchoAudioDevice({ sampleRate: spec.sampleRate, delayMs: spec.delayMs, clock: options.clock });
+    case 'alsa':
+      throw new AudioError('ERR_AUDIO_DRIVER', `audio driver "alsa" (device ${JSON.stringify(spec.device)}): the alsa driver comes with the HAL (issue 7); use "sim" or "echo" until then`);
+    default:
+      throw new AudioError('ERR_AUDIO_DRIVER', `audio driver ${JSON.stringify(driver)}: unknown, expected "sim", "echo" or "alsa"`);
+  }
+}
