@@ -142,7 +142,17 @@ export interface OpusEncoderOptions {
   fec?: boolean;
   /** Expected packet loss in percent, 0–100 (default 0). */
   packetLossPercent?: number;
+  /**
+   * Discontinuous transmission (default off). With DTX on, libopus returns a
+   * packet of 1–2 bytes (nothing to send) for most frames of silence, and a
+   * real packet about every 400 ms to refresh the comfort noise. Off by
+   * default: media keeps flowing in silence to hold NAT bindings open.
+   */
+  dtx?: boolean;
 }
+
+/** Largest packet libopus returns under DTX for a frame that need not be sent (RFC 6716 §3.2.1: a TOC with no frame data). */
+export const OPUS_DTX_PACKET_MAX_BYTES = 2;
 
 /** Encodes 20 ms mono S16LE frames into Opus packets. */
 export class OpusEncoder {
@@ -155,6 +165,7 @@ export class OpusEncoder {
   #bitrate: number;
   #fec = false;
   #lossPercent = 0;
+  readonly #dtx: boolean;
 
   constructor(options: OpusEncoderOptions = {}, binding: OpusBinding = loadOpusBinding()) {
     this.sampleRate = checkSampleRate(options.sampleRate ?? 16000);
@@ -163,14 +174,16 @@ export class OpusEncoder {
     const bitrate = checkInt('bitrate', options.bitrate ?? (this.sampleRate === 16000 ? 24000 : 32000), 6000, 510000);
     const complexity = options.complexity === undefined ? undefined : checkInt('complexity', options.complexity, 0, 10);
     const loss = checkInt('packetLossPercent', options.packetLossPercent ?? 0, 0, 100);
+    if (options.dtx !== undefined && typeof options.dtx !== 'boolean') throw new OpusError('ERR_OPUS_OPTIONS', `Opus dtx ${String(options.dtx)}, expected a boolean`);
+    this.#dtx = options.dtx ?? false;
     this.#native = nativeCall('ERR_OPUS_UNAVAILABLE', 'Opus encoder', () => new binding.OpusEncoder(this.sampleRate, 1));
     nativeCall('ERR_OPUS_ENCODE', 'Opus encoder setup', () => {
       // The application can only be chosen before the first frame.
       this.#native.applyEncoderCTL(OPUS_CTL.SET_APPLICATION, OPUS_APPLICATION_VOIP);
       this.#native.applyEncoderCTL(OPUS_CTL.SET_SIGNAL, OPUS_SIGNAL_VOICE);
       this.#native.applyEncoderCTL(OPUS_CTL.SET_VBR, 1);
-      // No DTX: media keeps flowing in silence to hold NAT bindings open.
-      this.#native.applyEncoderCTL(OPUS_CTL.SET_DTX, 0);
+      // DTX off unless asked for: media keeps flowing in silence to hold NAT bindings open.
+      this.#native.applyEncoderCTL(OPUS_CTL.SET_DTX, this.#dtx ? 1 : 0);
       if (complexity !== undefined) this.#native.applyEncoderCTL(OPUS_CTL.SET_COMPLEXITY, complexity);
     });
     this.#bitrate = bitrate;
@@ -184,6 +197,11 @@ export class OpusEncoder {
 
   get fec(): boolean {
     return this.#fec;
+  }
+
+  /** Whether DTX is on: packets of `OPUS_DTX_PACKET_MAX_BYTES` or less need not be sent. */
+  get dtx(): boolean {
+    return this.#dtx;
   }
 
   get packetLossPercent(): number {

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { OpusError } from '../../src/media/errors.js';
-import { loadOpusBinding, OpusDecoder, OpusEncoder, opusPacketDurationMs, opusPacketHasFec } from '../../src/media/opus.js';
+import { loadOpusBinding, OPUS_DTX_PACKET_MAX_BYTES, OpusDecoder, OpusEncoder, opusPacketDurationMs, opusPacketHasFec } from '../../src/media/opus.js';
 import type { OpusSampleRate } from '../../src/media/opus.js';
 import { expectTyped, rng } from '../helpers/fuzz.js';
 
@@ -271,6 +271,34 @@ describe('Opus in-band FEC', () => {
     expect(opusPacketHasFec(Buffer.of(0x48))).toBe(false);
     expect(opusPacketHasFec(Buffer.of(0xf8, 0xff, 0xff, 0xff))).toBe(false); // CELT FB 20 ms
     expect(opusPacketHasFec(Buffer.of(0x4b, 0x01, 0xff, 0xff))).toBe(false); // code 3
+  });
+});
+
+describe('Opus DTX', () => {
+  it('with dtx, silence gives packets of at most 2 bytes (nothing to send) except a refresh every 400 ms; speech is coded as usual', () => {
+    const speech = speechLike(16000, 1);
+    const encodeAll = (dtx: boolean): Buffer[] => {
+      const enc = new OpusEncoder({ dtx });
+      expect(enc.dtx).toBe(dtx);
+      const out: Buffer[] = [];
+      for (let f = 0; f < 50; f++) out.push(enc.encode(frameOf(speech, f, 320)));
+      for (let f = 0; f < 100; f++) out.push(enc.encode(Buffer.alloc(640)));
+      return out;
+    };
+    const packetsOn = encodeAll(true);
+    const on = packetsOn.map((p) => p.length);
+    const off = encodeAll(false).map((p) => p.length);
+    expect(on.slice(0, 50)).toEqual(off.slice(0, 50));
+    // After the encoder notices the silence (a few frames), one packet in 20 is sent.
+    const silentOn = on.slice(70);
+    const sent = silentOn.filter((n) => n > OPUS_DTX_PACKET_MAX_BYTES).length;
+    expect(sent).toBeGreaterThanOrEqual(3);
+    expect(sent).toBeLessThanOrEqual(4);
+    expect(off.slice(70).every((n) => n > OPUS_DTX_PACKET_MAX_BYTES)).toBe(true);
+    // A DTX packet (a TOC alone) decodes, as concealment, to a whole frame.
+    const dec = new OpusDecoder();
+    for (const p of packetsOn) expect(dec.decode(p).length).toBe(640);
+    expect(() => new OpusEncoder({ dtx: 1 as never })).toThrow(OpusError);
   });
 });
 
