@@ -3,14 +3,14 @@ import { join } from 'node:path';
 import { verifyCredential } from '../crypto/credential.js';
 import type { Credential } from '../crypto/credential.js';
 import type { Identity } from '../crypto/identity.js';
-import { AbortedError, PartylineError, errorMessage } from '../errors.js';
+import { PartylineError, errorMessage } from '../errors.js';
 import type { Link } from '../link/link.js';
-import { establishLink } from '../link/transport.js';
-import { LOGIN_SERVER_ROLE, LoginError, dialLoginServer, loginWithPassword } from '../login/client.js';
+import { LoginError, loginWithPassword } from '../login/client.js';
 import { normaliseUserName } from '../login/user-name.js';
 import type { Logger } from '../system/logging.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
-import { openLoginTunnel } from './tunnel.js';
+import { openLoginLink } from './login-link.js';
+import type { LoginPath } from './login-link.js';
 
 export const CREDENTIAL_FILE = 'credential.json';
 
@@ -27,9 +27,6 @@ export interface CredentialKeeperOptions {
   loginServerKey: Buffer | undefined;
   now?: () => number;
 }
-
-/** How a login got through: straight to the login server, or tunnelled through a supernode. */
-export type LoginPath = 'direct' | 'tunnel';
 
 /** Refusals that another attempt with the same password cannot fix. */
 const FINAL_LOGIN_ERRORS = new Set(['ERR_LOGIN_UNKNOWN_USER', 'ERR_LOGIN_BAD_PASSWORD', 'ERR_LOGIN_SERVER_KEY', 'ERR_LOGIN_BAD_CREDENTIAL']);
@@ -116,7 +113,16 @@ export class CredentialKeeper {
     if (!loginServerKey) throw new LoginError('ERR_LOGIN_NO_KEY', 'network.loginServer.publicKey is not configured');
     const password = await this.#options.password();
     if (!password) throw new LoginError('ERR_LOGIN_NO_PASSWORD', `no password configured for ${user} (account.password or account.passwordFile)`);
-    const { link, path } = await this.#loginLink(options.via, options.signal);
+    const { link, path } = await openLoginLink({
+      identity: this.#options.identity,
+      network: this.#options.network,
+      loginServer: this.#options.loginServer,
+      loginServerKey,
+      via: () => options.via,
+      log: this.#options.log,
+      isFinal: isFinalLoginError,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     try {
       const credential = await loginWithPassword({
         link,
@@ -139,76 +145,4 @@ export class CredentialKeeper {
     }
   }
 
-  async #loginLink(via: Link | undefined, signal: AbortSignal | undefined): Promise<{ link: Link; path: LoginPath }> {
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const attempts: Array<Promise<{ link: Link; path: LoginPath }>> = [];
-    const server = this.#options.loginServer;
-    let directFailed: () => void = () => undefined;
-    const directGaveUp = new Promise<void>((resolve) => (directFailed = resolve));
-    if (server) {
-      const direct = dialLoginServer({
-        host: server.host,
-        port: server.port,
-        identity: this.#options.identity,
-        network: this.#options.network,
-        loginServerKey: this.#options.loginServerKey!,
-        log: this.#options.log,
-        signal: controller.signal,
-        connectTimeoutMs: 3000,
-      }).then((link) => ({ link, path: 'direct' as const }));
-      direct.catch(() => directFailed());
-      attempts.push(direct);
-    }
-    if (via) {
-      // Give the direct way a head start (a firewalled node loses at most this much), unless it fails sooner.
-      const headStart = server ? Promise.race([sleep(300, controller.signal), directGaveUp]) : Promise.resolve();
-      attempts.push(headStart.then(() => this.#tunnelLink(via, controller.signal)).then((link) => ({ link, path: 'tunnel' as const })));
-    }
-    if (attempts.length === 0) throw new LoginError('ERR_LOGIN_UNREACHABLE', 'no login server address (network.loginServer.address) and no supernode to tunnel through');
-    try {
-      const winner = await Promise.any(attempts);
-      controller.abort();
-      // A loser that completed anyway must not leak its link.
-      for (const attempt of attempts) void attempt.then((r) => r.link !== winner.link && r.link.close(), () => undefined);
-      return winner;
-    } catch (err) {
-      const errors = (err as AggregateError).errors ?? [err];
-      const final = errors.find(isFinalLoginError);
-      if (final) throw final;
-      throw new LoginError('ERR_LOGIN_UNREACHABLE', `cannot reach the login server: ${errors.map(errorMessage).join('; ')}`, { cause: err });
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
-  }
-
-  async #tunnelLink(via: Link, signal: AbortSignal): Promise<Link> {
-    const stream = await openLoginTunnel(via, { timeoutMs: 5000, signal });
-    const { link, peer } = await establishLink(stream, {
-      identity: this.#options.identity,
-      network: this.#options.network,
-      role: 'node',
-      log: this.#options.log,
-      pattern: 'XX',
-      signal,
-    });
-    if (!peer.identityKey.equals(this.#options.loginServerKey!) || peer.role !== LOGIN_SERVER_ROLE) {
-      link.close();
-      // The supernode's fault, not ours: another supernode may do better, so this is not a final refusal.
-      throw new LoginError('ERR_LOGIN_TUNNEL_WRONG_SERVER', 'the login server reached through the supernode is not the one in network.loginServer.publicKey');
-    }
-    return link;
-  }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new AbortedError());
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(new AbortedError());
-    }, { once: true });
-  });
 }

@@ -1,40 +1,62 @@
-import type { Credential } from '../../crypto/credential.js';
-import type { Identity } from '../../crypto/identity.js';
-import { AbortedError, PartylineError, errorMessage } from '../../errors.js';
-import type { Link } from '../../link/link.js';
-import { establishLink } from '../../link/transport.js';
-import { LOGIN_SERVER_ROLE, LoginError, dialLoginServer } from '../../login/client.js';
-import type { Logger } from '../../system/logging.js';
-import type { LoginPath } from '../credential-keeper.js';
-import { openLoginTunnel } from '../tunnel.js';
+import type { Credential } from '../crypto/credential.js';
+import type { Identity } from '../crypto/identity.js';
+import { AbortedError, PartylineError, errorMessage } from '../errors.js';
+import type { Link } from '../link/link.js';
+import { establishLink } from '../link/transport.js';
+import { LOGIN_SERVER_ROLE, LoginError, dialLoginServer } from '../login/client.js';
+import type { Logger } from '../system/logging.js';
+import { openLoginTunnel } from './tunnel.js';
+
+/** How a link to the login server got through: straight to it, or tunnelled through a supernode. */
+export type LoginPath = 'direct' | 'tunnel';
 
 /**
- * A link to the login server that carries this device's credential in its
- * handshake, for the account requests (buddies.list/add/remove): straight
- * to the login server, or — when a firewall blocks it — through a login
- * tunnel at the supernode this node is attached to (tunnel.ts), raced the
- * way CredentialKeeper races its login: the direct way gets a head start,
- * the tunnel starts as soon as the direct way fails or the head start is
- * over. Either way it is one Noise session with the login server, whose
- * key is checked; the supernode sees ciphertext only.
+ * A link to the login server: straight to it, or — when a firewall blocks
+ * it — through a login tunnel at the supernode this node is attached to
+ * (tunnel.ts). The two ways race: the direct way gets a head start (a
+ * firewalled node loses at most that much), the tunnel starts as soon as
+ * the direct way fails or the head start is over. Either way it is one
+ * Noise session with the login server, whose key is checked; the supernode
+ * sees ciphertext only.
+ *
+ * Used to log in (CredentialKeeper: no credential yet) and for the account
+ * requests (buddies.list/add/remove: the credential in the handshake).
  */
 export interface LoginLinkOptions {
   identity: Identity;
   network: string;
   /** `network.loginServer.address`, parsed (none: tunnel only). */
   loginServer: { host: string; port: number } | undefined;
+  /** The login server's Ed25519 key (`network.loginServer.publicKey`). */
   loginServerKey: Uint8Array;
-  credential: () => Credential | undefined;
+  /**
+   * A credential to show in the handshake, which the account requests need
+   * (not needed to log in). When given and there is none yet, the link is
+   * not opened: `ERR_NOT_LOGGED_IN`.
+   */
+  credential?: () => Credential | undefined;
   /** The link to the supernode this node is attached to, when attached. */
   via: () => Link | undefined;
   log: Logger;
   /** How long the direct way has before the tunnel starts too (default 300 ms). */
   headStartMs?: number;
+  /**
+   * When every way failed: an attempt's error this picks is thrown as it is
+   * (a refusal another attempt cannot fix) instead of `ERR_LOGIN_UNREACHABLE`.
+   */
+  isFinal?: (err: unknown) => boolean;
   signal?: AbortSignal;
 }
 
+/**
+ * Open a link to the login server, directly or through the supernode, and
+ * say which way won. The losing way is aborted; if it completed anyway its
+ * link is closed.
+ * @throws PartylineError `ERR_NOT_LOGGED_IN` (a credential getter that has none); LoginError
+ *   `ERR_LOGIN_UNREACHABLE` (no way to try, or every way failed), or what `isFinal` picks.
+ */
 export async function openLoginLink(options: LoginLinkOptions): Promise<{ link: Link; path: LoginPath }> {
-  if (!options.credential()) throw new PartylineError('ERR_NOT_LOGGED_IN', 'no credential yet: log in first');
+  if (options.credential && !options.credential()) throw new PartylineError('ERR_NOT_LOGGED_IN', 'no credential yet: log in first');
   const controller = new AbortController();
   const onAbort = (): void => controller.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -49,10 +71,10 @@ export async function openLoginLink(options: LoginLinkOptions): Promise<{ link: 
       identity: options.identity,
       network: options.network,
       loginServerKey: options.loginServerKey,
-      credential: options.credential,
       log: options.log,
       signal: controller.signal,
       connectTimeoutMs: 3_000,
+      ...(options.credential ? { credential: options.credential } : {}),
     }).then((link) => ({ link, path: 'direct' as const }));
     direct.catch(() => directFailed());
     attempts.push(direct);
@@ -66,11 +88,14 @@ export async function openLoginLink(options: LoginLinkOptions): Promise<{ link: 
   try {
     const winner = await Promise.any(attempts);
     controller.abort();
+    // A loser that completed anyway must not leak its link.
     for (const attempt of attempts) void attempt.then((r) => r.link !== winner.link && r.link.close(), () => undefined);
     return winner;
   } catch (err) {
     const errors = (err as AggregateError).errors ?? [err];
-    throw new LoginError('ERR_LOGIN_UNREACHABLE', `cannot reach the login server directly or through the supernode: ${errors.map(errorMessage).join('; ')}`, { cause: err });
+    const final = options.isFinal ? errors.find(options.isFinal) : undefined;
+    if (final) throw final;
+    throw new LoginError('ERR_LOGIN_UNREACHABLE', `cannot reach the login server: ${errors.map(errorMessage).join('; ')}`, { cause: err });
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
   }
@@ -84,21 +109,21 @@ async function tunnelLink(via: Link, options: LoginLinkOptions, signal: AbortSig
       identity: options.identity,
       network: options.network,
       role: 'node',
-      credential: options.credential,
       log: options.log,
       pattern: 'XX',
       signal,
+      ...(options.credential ? { credential: options.credential } : {}),
     });
   } catch (err) {
     stream.destroy();
     throw err;
   }
+  // No need to destroy the stream when the link closes: a clean close ends it, which lets go of the
+  // tunnel at once (TunnelStream's _final); a close on an error destroys it.
   const { link, peer } = established;
-  // Closing a link only ends its stream, and a tunnel has no half-close: destroy it, which tells
-  // the supernode (tunnel.close) to let go of the tunnel and of its connection to the login server.
-  link.once('close', () => stream.destroy());
   if (!peer.identityKey.equals(Buffer.from(options.loginServerKey)) || peer.role !== LOGIN_SERVER_ROLE) {
     link.close();
+    // The supernode's fault, not ours: another supernode may do better, so this is not a final refusal.
     throw new LoginError('ERR_LOGIN_TUNNEL_WRONG_SERVER', 'the login server reached through the supernode is not the one in network.loginServer.publicKey');
   }
   return link;

@@ -11,7 +11,8 @@ import { AccountStore } from '../../src/login/account-store.js';
 import { dialLoginServer, loginWithPassword } from '../../src/login/client.js';
 import { LoginServer } from '../../src/login/server.js';
 import { BUDDIES_FILE, BuddyList } from '../../src/overlay/presence/buddies.js';
-import { openLoginLink } from '../../src/overlay/presence/login-link.js';
+import { isFinalLoginError } from '../../src/overlay/credential-keeper.js';
+import { openLoginLink } from '../../src/overlay/login-link.js';
 import { LoginTunnelRelay } from '../../src/overlay/tunnel.js';
 import { memoryLogger } from '../helpers/log.js';
 import { until } from '../helpers/until.js';
@@ -111,6 +112,26 @@ describe('BuddyList against the login server', () => {
     await until('the tunnels to close', async () => relay.openTunnels === 0, 2000);
     for (let i = 0; i < 3; i++) await buddies.refresh();
     await until('the tunnels to close again', async () => relay.openTunnels === 0, 2000);
+  });
+
+  it('opens the login link with or without a credential, says which way won, and passes final refusals on only when asked', async () => {
+    const open = (options: Partial<Parameters<typeof openLoginLink>[0]> = {}) => openLoginLink({
+      identity, network: NETWORK, loginServerKey: key, log, loginServer: { host: '127.0.0.1', port: server.port }, via: () => undefined, ...options,
+    });
+    // The account requests need the credential: none yet, no link.
+    await expect(open({ credential: () => undefined })).rejects.toMatchObject({ code: 'ERR_NOT_LOGGED_IN' });
+    // Logging in (CredentialKeeper) shows none; either way is reported.
+    const direct = await open();
+    expect(direct.path).toBe('direct');
+    direct.link.close();
+    const tunnelled = await open({ loginServer: { host: '127.0.0.1', port: 1 }, via: () => tunnelVia });
+    expect(tunnelled.path).toBe('tunnel');
+    tunnelled.link.close();
+    // A login server that proves another key: ERR_LOGIN_SERVER_KEY only for a caller that counts it as final.
+    const wrongKey = generateIdentity().signing.publicKey;
+    await expect(open({ loginServerKey: wrongKey })).rejects.toMatchObject({ code: 'ERR_LOGIN_UNREACHABLE' });
+    await expect(open({ loginServerKey: wrongKey, isFinal: isFinalLoginError })).rejects.toMatchObject({ code: 'ERR_LOGIN_SERVER_KEY' });
+    await until('the tunnel to close', async () => relay.openTunnels === 0, 2000);
   });
 
   it('ignores an unreadable saved list', async () => {

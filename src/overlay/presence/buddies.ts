@@ -7,14 +7,14 @@ import { BuddiesAdd, BuddiesList, BuddiesRemove } from '../../login/messages.js'
 import { normaliseUserName, userNameProblem } from '../../login/user-name.js';
 import type { Logger } from '../../system/logging.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
-import type { LoginPath } from '../credential-keeper.js';
+import type { LoginPath } from '../login-link.js';
 
 /**
  * The phone's side of the buddy list (DESIGN.md: "the buddy list is kept by
  * the login server so every device of the user sees the same list"). The
  * login server answers `buddies.list/add/remove` for the user of the
  * credential the link shows (login/account-service.ts); this class opens
- * such a link when needed (login-link.ts: directly or tunnelled), and keeps
+ * such a link when needed (../login-link.ts: directly or tunnelled), and keeps
  * the last list it saw in `<stateDir>/buddies.json` so that presence keeps
  * working while the login server is down.
  *

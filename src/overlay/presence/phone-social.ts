@@ -15,7 +15,7 @@ import { ACTION_MAX_AGE_MS } from '../route/messenger.js';
 import type { Messenger } from '../route/messenger.js';
 import { BuddyList } from './buddies.js';
 import type { Buddy } from './buddies.js';
-import { openLoginLink } from './login-link.js';
+import { openLoginLink } from '../login-link.js';
 import { PresenceClient } from './presence-client.js';
 import type { BuddyPresence } from './presence-client.js';
 import type { SettablePresence } from './state.js';
