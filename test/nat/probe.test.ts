@@ -9,21 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callControl } from '../../src/control/client.js';
 import { LabNetwork, portBlock } from '../helpers/network.js';
 import { CLI } from '../helpers/process.js';
+import { ctlProbeJson } from '../helpers/probe.js';
 import { until } from '../helpers/until.js';
 
 const run = promisify(execFile);
 const port = portBlock(200);
 const sn = (i: number): string => `127.0.0.1:${port(1 + i)}`;
-
-interface Report {
-  path: string | null;
-  rttMs: number | null;
-  lossPct: number;
-  sent: number;
-  received: number;
-  setupMs: number | null;
-  candidates: Array<{ kind: string; state: string }>;
-}
 
 describe('ctl probe on loopback (real processes)', () => {
   let lab: LabNetwork;
@@ -48,8 +39,7 @@ describe('ctl probe on loopback (real processes)', () => {
   });
 
   it('finds the direct path, exchanges voice-sized packets both ways, and reports what it tried', async () => {
-    const { stdout } = await run(process.execPath, [CLI, 'ctl', '--socket', lab.nodes.get('alice')!.control, 'probe', 'bob', '--seconds', '1', '--json']);
-    const report = JSON.parse(stdout) as Report;
+    const report = await ctlProbeJson(lab.nodes.get('alice')!.control, 'bob', { seconds: 1 });
     expect(report.path).toBe('direct-udp');
     expect(report.sent).toBeGreaterThan(30);
     expect(report.received).toBeGreaterThan(report.sent * 0.9);

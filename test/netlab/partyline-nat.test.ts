@@ -14,21 +14,19 @@
  *    packets flow both ways on it.
  * 3. Cutting the direct path mid-probe moves the probe to the relay.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeStatus } from '../../src/app/node.js';
+import type { ProbeReportView } from '../../src/cli/ctl-probe.js';
 import { callControl } from '../../src/control/client.js';
 import { LabNetwork } from '../helpers/network.js';
 import type { Placement } from '../helpers/network.js';
-import { CLI } from '../helpers/process.js';
+import { ctlProbeJson } from '../helpers/probe.js';
 import { until } from '../helpers/until.js';
 import { findCoturn, natDiscovery, startTurnServer } from './coturn.js';
 import type { RunningTurnServer } from './coturn.js';
 import { NetLab } from './lab.js';
 
 const availability = await NetLab.available();
-const run = promisify(execFile);
 
 type Nat = 'open' | 'port-restricted' | 'symmetric' | 'full-cone' | 'restricted' | 'udp-blocked';
 const PHONES: ReadonlyArray<{ name: string; lan: string; nat: Nat }> = [
@@ -55,26 +53,12 @@ function fromNatDiscovery(verdicts: string[]): string {
   return `unknown (${verdicts.join(', ')})`;
 }
 
-interface Report {
-  path: string | null;
-  rttMs: number | null;
-  lossPct: number;
-  sent: number;
-  received: number;
-  setupMs: number | null;
-  candidates: Array<{ kind: string; origin: string; address: string; state: string }>;
-  switches: Array<{ from: string; to: string; atMs: number; reason: string }>;
-}
-
 describe.skipIf(!availability.ok)('Partyline behind real NATs (netlab)', () => {
   let net: NetLab;
   let lab: LabNetwork;
   const at = (host: string): Placement => ({ address: net.address(host), launch: (cmd, args, opts) => net.spawn(host, cmd, args, opts) });
   const status = async (name: string): Promise<NodeStatus> => (await callControl(lab.nodes.get(name)!.control, 'status')) as NodeStatus;
-  const probe = async (from: string, to: string, seconds = 1): Promise<Report> => {
-    const { stdout } = await run(process.execPath, [CLI, 'ctl', '--socket', lab.nodes.get(from)!.control, 'probe', to, '--seconds', String(seconds), '--json', '--timeout', '30000']);
-    return JSON.parse(stdout) as Report;
-  };
+  const probe = (from: string, to: string, seconds = 1): Promise<ProbeReportView> => ctlProbeJson(lab.nodes.get(from)!.control, to, { seconds, timeoutMs: 30_000 });
 
   beforeAll(async () => {
     await NetLab.cleanupStale();

@@ -9,6 +9,7 @@ import type { PeerLink } from '../../link/transport.js';
 import type { RequestDef } from '../../wire/messages.js';
 import { normaliseUserName } from '../../login/user-name.js';
 import type { Logger } from '../../system/logging.js';
+import { eachLimit } from '../../util/each-limit.js';
 import { normalizeHostPort, parseHostPort } from '../../util/host-port.js';
 import type { SupernodeInfo } from '../messages.js';
 import { IndexError, RecordError } from './errors.js';
@@ -677,18 +678,6 @@ export function contactFromSupernodeInfo(info: SupernodeInfo): ContactInfo | und
     // A key or address that does not parse: a hint we cannot use.
     return undefined;
   }
-}
-
-/** Run `fn` over `items`, at most `limit` at once; never rejects: a failure goes to `onError` and the rest carry on. */
-async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>, onError: (err: unknown) => void): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await fn(item).catch(onError);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, () => worker()));
 }
 
 function pick<T extends object, K extends keyof T>(options: T, keys: readonly K[]): Partial<Pick<T, K>> {

@@ -3,6 +3,7 @@ import { PartylineError, errorMessage } from '../../errors.js';
 import type { Link } from '../../link/link.js';
 import { normaliseUserName } from '../../login/user-name.js';
 import type { Logger } from '../../system/logging.js';
+import { eachLimit } from '../../util/each-limit.js';
 import type { RequestDef } from '../../wire/messages.js';
 import type { KnownPresence } from '../index/node-index-handlers.js';
 import type { LocationRecord } from '../index/record.js';
@@ -611,16 +612,4 @@ export class PresenceService {
   #assertRunning(): void {
     if (!this.#running || !this.#index.running) throw new PresenceError('ERR_PRESENCE_STOPPED', 'the presence service of this supernode is stopped');
   }
-}
-
-/** Run `fn` over `items`, at most `limit` at once; a failure goes to `onError` and the rest carry on. */
-export async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>, onError: (err: unknown) => void): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await fn(item).catch(onError);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, () => worker()));
 }
