@@ -9,9 +9,11 @@
  *   `AudioDevice` in `hal/audio/alsa.ts`, created in the `case 'alsa'` below.
  */
 import { AudioError } from './errors.js';
+import { ManualFrameClock } from './clock.js';
 import type { FrameClock } from './clock.js';
 import { EchoAudioDevice } from './echo.js';
-import { SimAudioDevice } from './sim.js';
+import { checkSampleRate, SimAudioDevice } from './sim.js';
+import { readWav } from './wav.js';
 import type { AudioDevice, AudioSpec } from './types.js';
 
 export { AudioError } from './errors.js';
@@ -37,5 +39,31 @@ export function openAudioDevice(spec: AudioSpec, options: OpenAudioOptions = {})
       throw new AudioError('ERR_AUDIO_DRIVER', `audio driver "alsa" (device ${JSON.stringify(spec.device)}): the alsa driver comes with the HAL (issue 7); use "sim" or "echo" until then`);
     default:
       throw new AudioError('ERR_AUDIO_DRIVER', `audio driver ${JSON.stringify(driver)}: unknown, expected "sim", "echo" or "alsa"`);
+  }
+}
+
+/**
+ * Check a spec without opening anything (nothing is created or rewritten):
+ * the driver exists here, the rate and options are in range, the sim input
+ * file is a WAV we can play. Throws what `openAudioDevice` would.
+ */
+export function checkAudioSpec(spec: AudioSpec): void {
+  if (typeof spec !== 'object' || spec === null) throw new AudioError('ERR_AUDIO_OPTIONS', `audio spec: ${String(spec)}, expected an object with a driver`);
+  switch (spec.driver) {
+    case 'sim':
+      checkSampleRate(spec.sampleRate);
+      if (spec.input !== undefined) readWav(spec.input, { sampleRate: spec.sampleRate });
+      if (spec.output !== undefined && (typeof spec.output !== 'string' || spec.output.length === 0)) throw new AudioError('ERR_AUDIO_OPTIONS', 'sim audio output: expected a file path');
+      return;
+    case 'echo':
+      // The constructor checks everything and opens nothing until start().
+      new EchoAudioDevice({ sampleRate: spec.sampleRate, delayMs: spec.delayMs, clock: new ManualFrameClock() });
+      return;
+    case 'alsa':
+      // Refused until issue 7; then: check the device name without opening it.
+      openAudioDevice(spec);
+      return;
+    default:
+      openAudioDevice(spec); // throws: unknown driver
   }
 }
