@@ -129,6 +129,24 @@ describe('MediaCore: hold and DTX', () => {
   });
 });
 
+describe('MediaCore: the sound test (echo driver)', () => {
+  it('a caller hears their own speech back a second later, through both engines', async () => {
+    bed = new Testbed();
+    const a = bed.phone('a', { input: SPEECH_A });
+    const echo = bed.phone('echo', { echoDelayMs: 1000, phaseMs: 9 });
+    bed.link(a, 'echo', echo, 'a');
+    bed.run(7000);
+    await bed.stop();
+    const heard = alignedCorrelation(speechA, readSamples(a.output), { minLagMs: 1000, maxLagMs: 1400 });
+    console.log(`sound test: ${heard.corr.toFixed(3)} at ${heard.lagMs.toFixed(1)} ms`);
+    // Two passes through Opus and the jitter buffers: 1 s + 2 × (30 ms + buffer + codec).
+    expect(heard.corr).toBeGreaterThan(0.8);
+    expect(heard.lagMs).toBeGreaterThan(1060);
+    expect(heard.lagMs).toBeLessThan(1300);
+    expect(rms(slice(readSamples(a.output), 0, 1000))).toBeLessThan(30); // nothing before the echo
+  });
+});
+
 describe('MediaCore: DTMF', () => {
   it('digits sent by A are reported once each at B, in order, as telephone-event packets on PT 101', async () => {
     bed = new Testbed();

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualFrameClock } from '../../hal/audio/clock.js';
+import { EchoAudioDevice } from '../../hal/audio/echo.js';
 import { SimAudioDevice } from '../../hal/audio/sim.js';
 import { MediaCore } from '../../src/media/engine/core.js';
 import { makeSrtpKeyMaterial } from '../../src/media/engine/types.js';
@@ -51,7 +52,8 @@ export class Testbed {
   readonly #links = new Map<string, { phone: string; streamId: string }>();
   readonly #inFlight: Array<Wire & { to: { phone: string; streamId: string } }> = [];
 
-  phone(name: string, options: { input?: string; phaseMs?: number; sampleRate?: 16000 | 48000; trace?: boolean } = {}): Phone {
+  /** A phone; with `echoDelayMs` its device is the echo (sound-test) driver instead of the sim one. */
+  phone(name: string, options: { input?: string; phaseMs?: number; sampleRate?: 16000 | 48000; trace?: boolean; echoDelayMs?: number } = {}): Phone {
     const clock = new ManualFrameClock();
     const output = join(this.dir, `${name}-out.wav`);
     const phone: Phone = {
@@ -59,7 +61,10 @@ export class Testbed {
       core: undefined as unknown as MediaCore,
     };
     phone.core = new MediaCore({
-      openDevice: () => new SimAudioDevice({ sampleRate: options.sampleRate ?? 16000, input: options.input, output, clock }),
+      openDevice: () =>
+        options.echoDelayMs !== undefined
+          ? new EchoAudioDevice({ sampleRate: options.sampleRate ?? 16000, delayMs: options.echoDelayMs, clock })
+          : new SimAudioDevice({ sampleRate: options.sampleRate ?? 16000, input: options.input, output, clock }),
       send: (streamId, packet) => {
         const wire = { from: name, streamId, packet, at: this.now };
         this.sent.push(wire);
