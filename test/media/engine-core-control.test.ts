@@ -129,6 +129,27 @@ describe('MediaCore: hold and DTX', () => {
   });
 });
 
+describe('MediaCore: adaptive FEC', () => {
+  it('goes on when the peer reports loss over 1 %, and off after about 10 s of reports without loss', async () => {
+    bed = new Testbed();
+    const random = rng(3);
+    let lossy = true;
+    bed.loss = (w) => lossy && w.from === 'a' && random() < 0.1;
+    const a = bed.phone('a', { input: SPEECH_A });
+    const b = bed.phone('b', { phaseMs: 7 });
+    bed.link(a, 'b', b, 'a');
+    expect(a.core.stats('b')!.fec).toBe(false);
+    bed.run(3000);
+    expect(a.core.stats('b')!.fec).toBe(true);
+    expect(b.core.stats('a')!.fec).toBe(false); // B's stream to A lost nothing
+    lossy = false;
+    bed.run(8000);
+    expect(a.core.stats('b')!.fec).toBe(true); // not yet: fewer than 10 clean reports
+    bed.run(8000);
+    expect(a.core.stats('b')!.fec).toBe(false);
+  });
+});
+
 describe('MediaCore: the sound test (echo driver)', () => {
   it('a caller hears their own speech back a second later, through both engines', async () => {
     bed = new Testbed();
