@@ -16,7 +16,10 @@
  * Opus packets go to the jitter buffer, telephone events to the DTMF
  * receiver; both count in the RFC 3550 statistics, since they share the
  * SSRC's sequence numbers. A new SSRC from the peer restarts the receiving
- * side. Nothing here throws on what the network sends.
+ * side. Nothing here throws on what the network sends. (The jitter buffer
+ * sees the frames a peer's DTMF tone replaced as lost: it conceals a few
+ * frames, then plays silence until the audio resumes; they count in the
+ * MOS window's loss.)
  *
  * RTCP: a compound SR + SDES(CNAME) about every second (0.5–1.5 s, the
  * first 100–200 ms after the stream starts), with a report block once the
