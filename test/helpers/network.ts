@@ -19,9 +19,14 @@ const LOCAL: Placement = { address: '127.0.0.1' };
 
 export const PASSWORD = 'correct-horse-battery';
 
-/** Loopback ports for one test file: a block per vitest worker, away from the random-port range. */
+/**
+ * Loopback ports for one test file: a block per vitest worker, below the
+ * range nodes pick their own port from (20000–32000) and below the kernel's
+ * ephemeral range (32768–60999), where any socket bound to port 0 or any
+ * outgoing connection may hold a port a later test wants to listen on.
+ */
 export function portBlock(offset: number): (i: number) => number {
-  const base = 41_000 + (Number(process.env.VITEST_POOL_ID ?? 1) % 16) * 400 + offset;
+  const base = 12_000 + (Number(process.env.VITEST_POOL_ID ?? 1) % 16) * 400 + offset;
   return (i: number) => base + i;
 }
 

@@ -71,7 +71,12 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, launch: La
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${stderr.slice(-500)}`)), timeoutMs);
         waiters.push({ match, resolve: (l) => { clearTimeout(timer); resolve(l); } });
-        void exited.then((code) => { clearTimeout(timer); reject(new Error(`process exited (${code}) before the log line; stderr: ${stderr.slice(-500)}`)); });
+        void exited.then((code) => {
+          clearTimeout(timer);
+          // Why it stopped is usually its last log lines (a fatal error is logged as JSON on stdout).
+          const last = lines.slice(-3).map((l) => JSON.stringify(l)).join(' | ');
+          reject(new Error(`process exited (${code}) before the log line; last log lines: ${last.slice(-1500)}; stderr: ${stderr.slice(-500)}`));
+        });
       });
     },
     async stop(signal = 'SIGTERM') {
