@@ -57,8 +57,29 @@ export interface PathServiceOptions {
   timings?: Partial<SessionTimings>;
   /** Answer probes from this user? (default: any authenticated user of the network). */
   acceptProbe?: (from: Incoming['from']) => boolean;
-  /** Sessions answered at once (default 8). */
+  /** Probe sessions answered at once (default 8). */
   maxAnswered?: number;
+  /**
+   * An offer for a call's media path (purpose `call`): the call layer says
+   * whether it expects one for this session from this device, and takes the
+   * path (a sink) once it runs; undefined refuses the offer.
+   */
+  callPath?: (session: string, from: Incoming['from']) => ((path: MediaPath) => void) | undefined;
+}
+
+/** A media path being set up or in use: the connectivity session and what it was set up with. */
+export interface MediaPath {
+  id: string;
+  session: ConnectivitySession;
+  local: { udp: boolean; relayLeg: 'udp' | 'tcp' | 'none' };
+  remote: { udp: boolean; relayLeg: 'udp' | 'tcp' | 'none' };
+  /** ms from the start of set-up (relay allocation, offer, answer) to the first selected path; null until then. */
+  setupMs(): number | null;
+  /** The kind of the path in use, null when none works now. */
+  kind(): PathKind | null;
+  candidates(): ProbeReport['candidates'];
+  /** Release the session, its relay legs and allocation. */
+  close(): void;
 }
 
 export interface ProbeReport {
@@ -87,6 +108,8 @@ interface Active {
   allocation?: string;
   lastPacket: number;
   timer?: NodeJS.Timeout;
+  /** Answered for a probe (closed when idle), not for a call (closed by the call). */
+  probe?: boolean;
 }
 
 /**
@@ -127,48 +150,16 @@ export class PathService {
     if (!answer.found) throw new PartylineError('ERR_NO_SUCH_USER', `no such user: ${user}`);
     const device = options.deviceId ? devices.find((d) => d.deviceId === options.deviceId) : devices[0];
     if (!device) throw new PartylineError('ERR_USER_OFFLINE', `${answer.user} has no device online to probe`);
-    const id = randomCredential(12);
     const tag = randomBytes(8).toString('hex');
-    const ufrag = randomCredential(6);
-    const pwd = randomCredential(18);
-    const udp = !this.#options.udpBlocked();
-    const active: Active = { id, session: undefined as unknown as ConnectivitySession, tag, legs: [], lastPacket: Date.now() };
-    let relayOffer: RelayOffer | null = null;
-    let ownLeg: RelayLeg | undefined;
-    // Set-up time counts from here: relay allocation, offer and answer through the supernodes, checks.
-    const started = performance.now();
+    const path = await this.open(device, { purpose: 'probe', tag });
+    const session = path.session;
     try {
-      const relay = await this.#allocate(device, id);
-      if (relay) {
-        active.allocation = relay.allocation;
-        ownLeg = await this.#bindLeg(relay.udp, relay.tcp, relay.legs[0], udp);
-        if (ownLeg) {
-          active.legs.push(ownLeg);
-          relayOffer = { allocation: relay.allocation, udp: relay.udp, tcp: relay.tcp, username: relay.legs[1].username, key: relay.legs[1].key };
-        }
-      }
-      const offer: PathOffer = { session: id, ufrag, pwd, candidates: await this.#candidates(udp), relay: relayOffer, udp, purpose: 'probe', tag };
-      const reply = await this.#options.messenger.request(device, { type: 'path.offer', body: offer }, 8_000);
-      const parsed = pathAnswerSchema.safeParse(reply.body);
-      if (!parsed.success) throw new PartylineError('ERR_PATH_ANSWER', `${device.user} sent a malformed path answer`);
-      const remote = parsed.data;
-      if (!remote.accepted || !remote.ufrag || !remote.pwd) throw new PartylineError('ERR_PATH_REFUSED', `${device.user} refused the probe${remote.reason ? `: ${remote.reason}` : ''}`);
-      const session = new ConnectivitySession({ localUfrag: ufrag, localPwd: pwd, remoteUfrag: remote.ufrag, remotePwd: remote.pwd, controlling: true, log: this.#log, ...(this.#options.timings ? { timings: this.#options.timings } : {}) });
-      active.session = session;
-      this.#active.set(id, active);
-      if (udp && remote.udp) for (const c of remote.candidates) this.#addDirect(session, c);
-      if (ownLeg && remote.relayLeg !== 'none') this.#addRelay(session, ownLeg, ownLeg.transport === 'tcp' || remote.relayLeg === 'tcp' ? 'relay-tcp' : 'relay-udp');
       const stats = new ProbeStats();
       session.on('data', (data) => {
         const probe = decodeProbe(data);
         if (probe?.kind === 'pong' && probe.tag === tag) stats.pong(probe.seq, performance.now() - probe.sentAt);
       });
-      let selectedAt: number | null = null;
-      session.once('selected', () => {
-        selectedAt = performance.now();
-      });
-      session.start();
-      await this.#untilSelected(session, 3_000);
+      await untilSelected(session, 3_000);
       if (session.selected) {
         const end = performance.now() + durationMs;
         await new Promise<void>((resolve) => {
@@ -188,20 +179,85 @@ export class PathService {
       return {
         user: device.user,
         deviceId: device.deviceId,
-        path: session.selected?.transport.kind ?? null,
+        path: path.kind(),
         rttMs: stats.rttMs(),
         lossPct: stats.lossPct(),
         sent: stats.sent,
         received: stats.received,
-        setupMs: selectedAt === null ? null : Math.round(selectedAt - started),
-        candidates: session.paths().map((p) => ({ kind: p.transport.kind, origin: p.transport.origin, address: p.transport.label, state: p.state, rttMs: p.rttMs, checks: p.checksSent })),
+        setupMs: path.setupMs(),
+        candidates: path.candidates(),
         switches: [...session.switches],
-        local: { udp, relayLeg: ownLeg?.transport ?? 'none' },
-        remote: { udp: remote.udp, relayLeg: remote.relayLeg },
+        local: path.local,
+        remote: path.remote,
       };
     } finally {
-      this.#close(active);
+      path.close();
     }
+  }
+
+  /**
+   * Set up a media path to one device: relay allocation on this node's
+   * supernode, the sealed offer and answer, then connectivity checks. The
+   * session is running when this resolves (wait for its `selected` event);
+   * throws when the device refuses or does not answer.
+   */
+  async open(device: PeerDevice, options: { purpose: PathOffer['purpose']; session?: string; tag?: string }): Promise<MediaPath> {
+    const id = options.session ?? randomCredential(12);
+    const tag = options.tag ?? randomBytes(8).toString('hex');
+    const ufrag = randomCredential(6);
+    const pwd = randomCredential(18);
+    const udp = !this.#options.udpBlocked();
+    const active: Active = { id, session: undefined as unknown as ConnectivitySession, tag, legs: [], lastPacket: Date.now() };
+    let relayOffer: RelayOffer | null = null;
+    let ownLeg: RelayLeg | undefined;
+    // Set-up time counts from here: relay allocation, offer and answer through the supernodes, checks.
+    const started = performance.now();
+    try {
+      const relay = await this.#allocate(device, id);
+      if (relay) {
+        active.allocation = relay.allocation;
+        ownLeg = await this.#bindLeg(relay.udp, relay.tcp, relay.legs[0], udp);
+        if (ownLeg) {
+          active.legs.push(ownLeg);
+          relayOffer = { allocation: relay.allocation, udp: relay.udp, tcp: relay.tcp, username: relay.legs[1].username, key: relay.legs[1].key };
+        }
+      }
+      const offer: PathOffer = { session: id, ufrag, pwd, candidates: await this.#candidates(udp), relay: relayOffer, udp, purpose: options.purpose, tag };
+      const reply = await this.#options.messenger.request(device, { type: 'path.offer', body: offer }, 8_000);
+      const parsed = pathAnswerSchema.safeParse(reply.body);
+      if (!parsed.success) throw new PartylineError('ERR_PATH_ANSWER', `${device.user} sent a malformed path answer`);
+      const remote = parsed.data;
+      if (!remote.accepted || !remote.ufrag || !remote.pwd) throw new PartylineError('ERR_PATH_REFUSED', `${device.user} refused the media path${remote.reason ? `: ${remote.reason}` : ''}`);
+      const session = new ConnectivitySession({ localUfrag: ufrag, localPwd: pwd, remoteUfrag: remote.ufrag, remotePwd: remote.pwd, controlling: true, log: this.#log, ...(this.#options.timings ? { timings: this.#options.timings } : {}) });
+      active.session = session;
+      this.#active.set(id, active);
+      if (udp && remote.udp) for (const c of remote.candidates) this.#addDirect(session, c);
+      if (ownLeg && remote.relayLeg !== 'none') this.#addRelay(session, ownLeg, ownLeg.transport === 'tcp' || remote.relayLeg === 'tcp' ? 'relay-tcp' : 'relay-udp');
+      const path = this.#mediaPath(active, started, { udp, relayLeg: ownLeg?.transport ?? 'none' }, { udp: remote.udp, relayLeg: remote.relayLeg });
+      session.start();
+      return path;
+    } catch (err) {
+      this.#close(active);
+      throw err;
+    }
+  }
+
+  #mediaPath(active: Active, started: number, local: MediaPath['local'], remote: MediaPath['remote']): MediaPath {
+    const session = active.session;
+    let selectedAt: number | null = null;
+    session.once('selected', () => {
+      selectedAt = performance.now();
+    });
+    return {
+      id: active.id,
+      session,
+      local,
+      remote,
+      setupMs: () => (selectedAt === null ? null : Math.round(selectedAt - started)),
+      kind: () => session.selected?.transport.kind ?? null,
+      candidates: () => session.paths().map((p) => ({ kind: p.transport.kind, origin: p.transport.origin, address: p.transport.label, state: p.state, rttMs: p.rttMs, checks: p.checksSent })),
+      close: () => this.#close(active),
+    };
   }
 
   async #allocate(device: PeerDevice, session: string): Promise<RelayAllocation | undefined> {
@@ -268,23 +324,6 @@ export class PathService {
     leg.onClose?.((reason) => session.pathDown(path, `relay leg closed (${reason})`));
   }
 
-  #untilSelected(session: ConnectivitySession, timeoutMs: number): Promise<PathState | undefined> {
-    if (session.selected) return Promise.resolve(session.selected);
-    return new Promise((resolve) => {
-      const done = (path: PathState | undefined): void => {
-        clearTimeout(timer);
-        session.off('selected', onSelected);
-        session.off('failed', onFailed);
-        resolve(path);
-      };
-      const onSelected = (path: PathState): void => done(path);
-      const onFailed = (): void => done(undefined);
-      const timer = setTimeout(() => done(undefined), timeoutMs);
-      session.on('selected', onSelected);
-      session.on('failed', onFailed);
-    });
-  }
-
   /** The other side of probe(): take the offer, join its relay, answer, check, and echo pings. */
   async #answerOffer(message: Incoming): Promise<void> {
     const parsed = pathOfferSchema.safeParse(message.body);
@@ -300,24 +339,34 @@ export class PathService {
       this.#log.info({ from: message.from.user, ageS: Math.round((Date.now() - message.ts) / 1000) }, 'stale path offer ignored');
       return;
     }
-    if (this.#options.acceptProbe && !this.#options.acceptProbe(message.from)) {
-      await refuse('probes from this user are not accepted', offer.session);
-      return;
-    }
     if (this.#active.has(offer.session)) {
       await refuse('session id in use', offer.session);
       return;
     }
-    if (this.#active.size >= (this.#options.maxAnswered ?? 8)) {
-      await refuse('busy', offer.session);
+    // A call's path is set up only for a call this device knows, with the device it is talking to.
+    const sink = offer.purpose === 'call' ? this.#options.callPath?.(offer.session, message.from) : undefined;
+    if (offer.purpose === 'call' && !sink) {
+      await refuse('no such call', offer.session);
       return;
+    }
+    if (offer.purpose === 'probe') {
+      if (this.#options.acceptProbe && !this.#options.acceptProbe(message.from)) {
+        await refuse('probes from this user are not accepted', offer.session);
+        return;
+      }
+      const probes = [...this.#active.values()].filter((a) => a.probe).length;
+      if (probes >= (this.#options.maxAnswered ?? 8)) {
+        await refuse('busy', offer.session);
+        return;
+      }
     }
     const udp = !this.#options.udpBlocked();
     const ufrag = randomCredential(6);
     const pwd = randomCredential(18);
     const session = new ConnectivitySession({ localUfrag: ufrag, localPwd: pwd, remoteUfrag: offer.ufrag, remotePwd: offer.pwd, controlling: false, log: this.#log, ...(this.#options.timings ? { timings: this.#options.timings } : {}) });
-    const active: Active = { id: offer.session, session, tag: offer.tag, legs: [], lastPacket: Date.now() };
+    const active: Active = { id: offer.session, session, tag: offer.tag, legs: [], lastPacket: Date.now(), probe: offer.purpose === 'probe' };
     this.#active.set(offer.session, active);
+    const started = performance.now();
     let relayLeg: PathAnswer['relayLeg'] = 'none';
     if (offer.relay) {
       const leg = await this.#bindLeg(offer.relay.udp, offer.relay.tcp, offer.relay, udp);
@@ -329,6 +378,18 @@ export class PathService {
       }
     }
     if (udp && offer.udp) for (const c of offer.candidates) this.#addDirect(session, c);
+    if (sink) {
+      const answer: PathAnswer = { session: offer.session, accepted: true, ufrag, pwd, candidates: await this.#candidates(udp), udp, relayLeg };
+      sink(this.#mediaPath(active, started, { udp, relayLeg }, { udp: offer.udp, relayLeg: offer.relay ? (offer.udp && offer.relay.udp ? 'udp' : 'tcp') : 'none' }));
+      session.start();
+      try {
+        await this.#options.messenger.reply(message, { type: 'path.answer', body: answer });
+      } catch (err) {
+        this.#log.info({ from: message.from.user, err: errorMessage(err) }, 'cannot answer a call path offer');
+        this.#close(active);
+      }
+      return;
+    }
     session.on('data', (data, path) => {
       active.lastPacket = Date.now();
       const probe = decodeProbe(data);
@@ -353,9 +414,9 @@ export class PathService {
       return;
     }
     // A probe lasts seconds; close when nothing came for 5 s (or after 60 s at most).
-    const started = Date.now();
+    const answeredAt = Date.now();
     active.timer = setInterval(() => {
-      if (Date.now() - active.lastPacket > 5_000 || Date.now() - started > 60_000) this.#close(active);
+      if (Date.now() - active.lastPacket > 5_000 || Date.now() - answeredAt > 60_000) this.#close(active);
     }, 1_000);
     active.timer.unref();
   }
@@ -389,6 +450,24 @@ export class PathService {
 
 /** How old a path offer may be when it arrives (signalling through two supernodes takes milliseconds). */
 const OFFER_MAX_AGE_MS = 60_000;
+
+/** The selected path once there is one; undefined when the session fails or after `timeoutMs`. */
+export function untilSelected(session: ConnectivitySession, timeoutMs: number): Promise<PathState | undefined> {
+  if (session.selected) return Promise.resolve(session.selected);
+  return new Promise((resolve) => {
+    const done = (path: PathState | undefined): void => {
+      clearTimeout(timer);
+      session.off('selected', onSelected);
+      session.off('failed', onFailed);
+      resolve(path);
+    };
+    const onSelected = (path: PathState): void => done(path);
+    const onFailed = (): void => done(undefined);
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    session.on('selected', onSelected);
+    session.on('failed', onFailed);
+  });
+}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

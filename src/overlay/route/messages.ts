@@ -39,3 +39,12 @@ export const RouteSend = defineRequest('route.send', z.object({ to: routeEndpoin
 export const RouteForward = defineRequest('route.forward', z.object({ from: routeEndpoint, to: routeEndpoint, sealed }).strict(), delivered);
 /** `held`: the message comes from the supernodes' mailbox (it may be up to 72 h old); without it the message is live and must be fresh. */
 export const RouteDeliver = defineRequest('route.deliver', z.object({ from: routeEndpoint, sealed, held: z.literal(true).optional() }).strict(), delivered);
+
+/**
+ * `direct.deliver` (device → device, on a direct Noise link between two
+ * phones, DESIGN.md "Calls": signalling through supernodes only when no
+ * direct TCP path exists): the same sealed bytes, no supernode on the way.
+ * `from.supernode` is the sender's word, used only to route answers when
+ * the direct link is gone (they are sealed to the sender's key anyway).
+ */
+export const DirectDeliver = defineRequest('direct.deliver', z.object({ from: routeEndpoint, sealed }).strict(), delivered);

@@ -8,7 +8,7 @@ import type { Logger } from '../../system/logging.js';
 import type { NodeIndexSearchResponse } from '../index/node-messages.js';
 import { verifyLocationRecord } from '../index/record.js';
 import { MailboxPut } from '../im/mailbox-messages.js';
-import { RouteDeliver, RouteSend } from './messages.js';
+import { DirectDeliver, RouteDeliver, RouteSend } from './messages.js';
 import type { RouteEndpoint } from './messages.js';
 import { SEALED_LIFETIME_MS, openSealed, randomMessageId, seal } from './sealed.js';
 import type { OpenedMessage, SealInput, SealedError } from './sealed.js';
@@ -64,7 +64,20 @@ export interface MessengerOptions {
   /** Remembered message ids per sender device (default 1,000): one sender's flood evicts only its own. */
   maxRememberedPerSender?: number;
   now?: () => number;
+  /**
+   * Open a direct link to a device (its record's addresses, Noise IK to its
+   * certified key): signalling goes there instead of through the supernodes
+   * while it is up. Without it everything goes through the supernodes.
+   */
+  dialDirect?: (device: PeerDevice, timeoutMs: number) => Promise<Link>;
+  /** This device's supernode, named to peers on direct links (where answers go if the link drops). */
+  selfSupernode?: () => string | undefined;
 }
+
+/** A direct link unused this long is closed. */
+const DIRECT_IDLE_MS = 10 * 60_000;
+/** Direct links kept at most (one per peer device). */
+const MAX_DIRECT_LINKS = 32;
 
 /**
  * An ordinary node's end of sealed messaging (sealed.ts, messages.ts):
@@ -87,6 +100,10 @@ export class Messenger {
   #seenCount = 0;
   #sweptAt = -Infinity;
   #served = new WeakSet<Link>();
+  /** Direct links by peer device id, with when they last carried a message. */
+  #direct = new Map<string, { link: Link; used: number }>();
+  #dialling = new Map<string, Promise<boolean>>();
+  #directTimer: NodeJS.Timeout | undefined;
 
   constructor(options: MessengerOptions) {
     this.#options = options;
@@ -102,6 +119,92 @@ export class Messenger {
       this.receive(body.from, Buffer.from(body.sealed, 'base64'), { held: body.held === true });
       return { delivered: true as const };
     });
+  }
+
+  /**
+   * Take sealed messages on a direct link from another device (one it
+   * dialled, or one this device dialled). `peer` is who the link's
+   * handshake proved (its credential checked by the caller).
+   */
+  serveDirect(link: Link, peer: { user: string; deviceId: string }): void {
+    if (this.#served.has(link)) return;
+    this.#served.add(link);
+    link.handle(DirectDeliver, (body) => {
+      const entry = this.#direct.get(peer.deviceId);
+      if (entry?.link === link) entry.used = this.#now();
+      // The link proved the sender; the sealed message proves it again, end to end.
+      this.receive({ user: peer.user, deviceId: peer.deviceId, supernode: body.from.supernode }, Buffer.from(body.sealed, 'base64'));
+      return { delivered: true as const };
+    });
+    const current = this.#direct.get(peer.deviceId);
+    if (!current || current.link.closed) this.#keepDirect(peer.deviceId, link);
+    link.once('close', () => {
+      if (this.#direct.get(peer.deviceId)?.link === link) this.#direct.delete(peer.deviceId);
+    });
+  }
+
+  /**
+   * Try a direct link to a device, waiting at most `waitMs` (the attempt
+   * goes on in the background up to 3 s). True when one is up.
+   */
+  async connectDirect(device: PeerDevice, waitMs = 100): Promise<boolean> {
+    const current = this.#direct.get(device.deviceId);
+    if (current && !current.link.closed) return true;
+    const dial = this.#options.dialDirect;
+    if (!dial || device.addresses.length === 0) return false;
+    let attempt = this.#dialling.get(device.deviceId);
+    if (!attempt) {
+      attempt = dial(device, 3_000).then(
+        (link) => {
+          this.serveDirect(link, { user: device.user, deviceId: device.deviceId });
+          return true;
+        },
+        (err: unknown) => {
+          this.#log.debug({ to: `${device.user}/${device.deviceId}`, err: errorMessage(err) }, 'no direct link: signalling goes through the supernodes');
+          return false;
+        },
+      ).finally(() => this.#dialling.delete(device.deviceId));
+      this.#dialling.set(device.deviceId, attempt);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), waitMs);
+    });
+    try {
+      return await Promise.race([attempt, waited]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Whether signalling to this device goes over a direct link now. */
+  hasDirect(deviceId: string): boolean {
+    const entry = this.#direct.get(deviceId);
+    return entry !== undefined && !entry.link.closed;
+  }
+
+  #keepDirect(deviceId: string, link: Link): void {
+    if (this.#direct.size >= MAX_DIRECT_LINKS) {
+      let oldest: [string, { link: Link; used: number }] | undefined;
+      for (const e of this.#direct) if (!oldest || e[1].used < oldest[1].used) oldest = e;
+      if (oldest) {
+        this.#direct.delete(oldest[0]);
+        oldest[1].link.close();
+      }
+    }
+    this.#direct.set(deviceId, { link, used: this.#now() });
+    if (!this.#directTimer) {
+      this.#directTimer = setInterval(() => {
+        const now = this.#now();
+        for (const [id, e] of this.#direct) {
+          if (now - e.used > DIRECT_IDLE_MS) {
+            this.#direct.delete(id);
+            e.link.close();
+          }
+        }
+      }, 60_000);
+      this.#directTimer.unref();
+    }
   }
 
   /**
@@ -142,12 +245,24 @@ export class Messenger {
   async send(to: PeerDevice, message: SealInput): Promise<string> {
     const link = this.#options.link();
     const credential = this.#options.credential();
-    if (!link || link.closed) throw new PartylineError('ERR_NOT_ATTACHED', 'not attached to a supernode: cannot send');
     if (!credential) throw new PartylineError('ERR_NOT_LOGGED_IN', 'no credential: cannot send');
     const id = message.id ?? randomMessageId();
-    const sealed = seal({ identity: this.#options.identity, credential, network: this.#options.network, to }, { ...message, id, ts: message.ts ?? this.#now() });
+    const sealed = seal({ identity: this.#options.identity, credential, network: this.#options.network, to }, { ...message, id, ts: message.ts ?? this.#now() }).toString('base64');
+    const direct = this.#direct.get(to.deviceId);
+    if (direct && !direct.link.closed) {
+      try {
+        const supernode = this.#options.selfSupernode?.() ?? to.supernode;
+        await direct.link.request(DirectDeliver, { from: { user: credential.user, deviceId: this.#options.identity.deviceId, supernode }, sealed }, { timeoutMs: 3_000 });
+        direct.used = this.#now();
+        return id;
+      } catch (err) {
+        this.#log.debug({ to: `${to.user}/${to.deviceId}`, err: errorMessage(err) }, 'direct link failed: through the supernodes');
+        direct.link.close();
+      }
+    }
+    if (!link || link.closed) throw new PartylineError('ERR_NOT_ATTACHED', 'not attached to a supernode: cannot send');
     const target: RouteEndpoint = { user: to.user, deviceId: to.deviceId, supernode: to.supernode };
-    await link.request(RouteSend, { to: target, sealed: sealed.toString('base64') }, { timeoutMs: 8_000 });
+    await link.request(RouteSend, { to: target, sealed }, { timeoutMs: 8_000 });
     return id;
   }
 
@@ -270,6 +385,9 @@ export class Messenger {
 
   /** Fail everything waiting (the node stops). */
   close(): void {
+    clearInterval(this.#directTimer);
+    for (const { link } of this.#direct.values()) link.close();
+    this.#direct.clear();
     for (const [id, waiting] of this.#waiting) {
       clearTimeout(waiting.timer);
       waiting.reject(new PartylineError('ERR_STOPPED', 'messenger closed'));
