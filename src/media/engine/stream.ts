@@ -84,7 +84,7 @@ export class MediaStream {
   #lossPct = 0;
   #window = new LossPattern();
   #lastWindow: LossPattern | undefined;
-  #c = { packetsSent: 0, packetsReceived: 0, bytesSent: 0, bytesReceived: 0, srtpRejected: 0, malformed: 0, dtmfSent: 0, dtmfReceived: 0 };
+  #c = { packetsSent: 0, packetsReceived: 0, bytesSent: 0, bytesReceived: 0, datagramsSent: 0, datagramsReceived: 0, srtpRejected: 0, malformed: 0, dtmfSent: 0, dtmfReceived: 0 };
   #lastPacketAt: number | null = null;
   #rate = { atMs: undefined as number | undefined, bytes: 0, bps: 0 };
 
@@ -207,6 +207,7 @@ export class MediaStream {
 
   #out(packet: Buffer): void {
     this.#c.bytesSent += packet.length;
+    this.#c.datagramsSent++;
     this.#rate.bytes += packet.length;
     this.#ctx.send(packet);
   }
@@ -257,6 +258,7 @@ export class MediaStream {
 
   #accepted(packet: Buffer, arrivalMs: number): void {
     this.#c.bytesReceived += packet.length;
+    this.#c.datagramsReceived++;
     this.#lastPacketAt = Math.round(this.#ctx.wallOffsetMs + arrivalMs);
   }
 
@@ -343,6 +345,8 @@ export class MediaStream {
       lossPct: Math.round(10 * this.#lossPct) / 10,
       bytesSent: this.#c.bytesSent,
       bytesReceived: this.#c.bytesReceived,
+      datagramsSent: this.#c.datagramsSent,
+      datagramsReceived: this.#c.datagramsReceived,
       jitterBufferMs: jb.targetDelayMs,
       fec: this.#encoder.fec,
       bitrate: this.#encoder.bitrate,

@@ -73,6 +73,9 @@ export interface MediaStreamStats {
   /** Bytes of SRTP/SRTCP sent and received (UDP payloads). */
   bytesSent: number;
   bytesReceived: number;
+  /** SRTP and SRTCP packets sent and accepted (each one UDP datagram, or one relay.data message over TCP). */
+  datagramsSent: number;
+  datagramsReceived: number;
   /** The jitter buffer's target delay, ms. */
   jitterBufferMs: number;
   /** Whether our encoder's in-band FEC is on now. */
