@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { mkdir } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { decodePublicKey } from '../config/formats.js';
 import { readPasswordFromConfig } from '../config/password-file.js';
@@ -43,6 +44,15 @@ import { PresenceService } from '../overlay/presence/presence-service.js';
 import { SETTABLE_PRESENCE_STATES } from '../overlay/presence/state.js';
 import type { SettablePresence } from '../overlay/presence/state.js';
 import type { ProbeReport } from '../nat/path/path-service.js';
+import { defaultHostAddresses } from '../nat/path/path-service.js';
+import { verifyCredential } from '../crypto/credential.js';
+import type { Link } from '../link/link.js';
+import type { PeerDevice } from '../overlay/route/messenger.js';
+import { CallManager } from '../call/call-manager.js';
+import type { CallLogEntry, CallView } from '../call/call-manager.js';
+import type { CallMedia } from '../call/media.js';
+import { MediaEngine } from '../media/engine/engine.js';
+import type { AudioSpec } from '../media/engine/engine.js';
 import { nodeRelayOps } from '../nat/path/relay-ops.js';
 import { RelayService, attachedVia, relayLimitsFromConfig } from '../relay/service.js';
 import { componentLogger } from '../system/logging.js';
@@ -56,6 +66,14 @@ const NAT_RECHECK_MIN_MS = 4 * 60_000;
 
 export type { NodeRole } from '../control/status.js';
 
+/** What a node embedded in another gets beyond its configuration (the sound-test service). */
+export interface NodeExtras {
+  /** Audio instead of hal.audio (the echo driver). */
+  audio?: AudioSpec;
+  /** Answer incoming calls after this many ms. */
+  autoAnswerMs?: number;
+}
+
 /** What `ctl status` shows: the control API's StatusReport plus overlay details. */
 export interface NodeStatus extends StatusReport {
   network: string;
@@ -66,6 +84,10 @@ export interface NodeStatus extends StatusReport {
   /** Supernodes only. */
   attachedNodes?: number;
   peers?: number;
+  /** Phones: the call now (null: none). */
+  call?: CallView | null;
+  /** Supernodes running the sound-test service: its account and whether it is logged in. */
+  soundTest?: { user: string; loggedIn: boolean; call: CallView | null };
   /** Supernodes only: what the media relay carries. */
   relay?: { allocations: number; udpLegs: number; tcpLegs: number; packetsRelayed: number; bytesRelayed: number; dropped: number };
 }
@@ -107,12 +129,16 @@ export class PartylineNode {
   #socialTimer: NodeJS.Timeout | undefined;
   #presence: PresenceService | undefined;
   #mailbox: MailboxService | undefined;
+  #calls: CallManager | undefined;
+  #soundTest: PartylineNode | undefined;
+  #extras: NodeExtras;
   /** Control commands: served on the Unix socket, and later to MQTT and the terminal UI. */
   readonly controls: ControlRegistry;
 
-  constructor(config: Config, log: Logger) {
+  constructor(config: Config, log: Logger, extras: NodeExtras = {}) {
     this.config = config;
     this.#log = log;
+    this.#extras = extras;
     this.controls = new ControlRegistry({ log: componentLogger(log, 'control') });
     this.controls.register('status', { args: z.object({}).strict(), describe: 'node status', handler: () => this.status() });
     this.controls.register('search', {
@@ -126,6 +152,7 @@ export class PartylineNode {
       handler: (args) => this.probe(args.user, args.seconds),
     });
     this.#registerSocialControls();
+    this.#registerCallControls();
   }
 
   get role(): NodeRole {
@@ -181,6 +208,8 @@ export class PartylineNode {
     clearTimeout(this.#loginTimer);
     clearInterval(this.#natTimer);
     clearInterval(this.#publishTimer);
+    await this.#soundTest?.stop().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'stopping the sound-test service failed'));
+    await this.#calls?.close().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'ending calls failed'));
     await this.#stopSocial();
     this.#messenger?.close();
     this.#paths?.stop();
@@ -219,6 +248,11 @@ export class PartylineNode {
       credential: credential ? { expires: new Date(credential.expires).toISOString(), via: this.#credentials?.lastPath ?? null } : null,
       nat: { ...this.#nat },
     };
+    if (this.role === 'ordinary') status.call = this.#calls?.view() ?? null;
+    if (this.#soundTest) {
+      const inner = this.#soundTest;
+      status.soundTest = { user: this.config.supernode.soundTest.user ?? '', loggedIn: inner.loggedIn, call: inner.#calls?.view() ?? null };
+    }
     if (this.#service) status.attachedNodes = this.#service.attachedCount;
     if (this.#relay) status.relay = this.#relay.stats();
     if (this.#peers) status.peers = this.#peers.size;
@@ -240,6 +274,57 @@ export class PartylineNode {
     return this.#paths.probe(user, { durationMs: Math.round(seconds * 1000) });
   }
 
+  /** A phone dialled this one directly: take sealed messages from it if its credential checks out. */
+  #acceptDirect({ link, peer }: PeerLink): void {
+    const { publicKey } = this.config.network.loginServer;
+    const loginServerKey = publicKey ? decodePublicKey(publicKey) : undefined;
+    const messenger = this.#messenger;
+    if (!messenger || !loginServerKey || peer.role !== 'node') {
+      link.close();
+      return;
+    }
+    try {
+      const credential = verifyCredential(peer.credential, { loginServerKey, network: this.config.network.name, now: Date.now(), noiseKey: link.channel.remoteStaticKey });
+      messenger.serveDirect(link, { user: credential.user, deviceId: credential.deviceId });
+      this.#log.debug({ user: credential.user, deviceId: credential.deviceId }, 'direct link from a phone');
+    } catch (err) {
+      this.#log.info({ deviceId: peer.deviceId, err: errorMessage(err) }, 'direct link refused');
+      link.close();
+    }
+  }
+
+  /** Dial a phone directly at the addresses of its record, pinning its certified Noise key (IK); the first to connect wins. */
+  async #dialDirect(device: PeerDevice, timeoutMs: number): Promise<Link> {
+    const identity = this.identity;
+    const controller = new AbortController();
+    const attempts = device.addresses.slice(0, 4).map(async (address) => {
+      const { host, port } = parseHostPort(address);
+      const { link } = await dialLink({
+        identity,
+        network: this.config.network.name,
+        role: 'node',
+        credential: () => this.#credentials?.current(),
+        log: componentLogger(this.#log, 'link'),
+        host,
+        port,
+        remoteStaticKey: device.noiseKey,
+        connectTimeoutMs: timeoutMs,
+        handshakeTimeoutMs: timeoutMs,
+        signal: controller.signal,
+      });
+      return link;
+    });
+    try {
+      const link = await Promise.any(attempts);
+      controller.abort();
+      // Another attempt may have connected too: keep one.
+      for (const other of attempts) other.then((l) => l !== link && l.close(), () => undefined);
+      return link;
+    } catch {
+      throw new PartylineError('ERR_NO_DIRECT_LINK', `no direct link to ${device.user}/${device.deviceId} at ${device.addresses.join(', ')}`);
+    }
+  }
+
   /** Publish this device's signed location record through its supernode (after attaching, then every 30 min). */
   #publishRecord(): void {
     const link = this.#overlay?.link;
@@ -248,7 +333,10 @@ export class PartylineNode {
     if (!link || !attached || !credential || !this.#identity) return;
     const now = Date.now();
     this.#recordSeq = nextSeq(this.#recordSeq, now);
-    const addresses = [this.#nat.publicAddress, `${this.config.node.listen}:${this.port}`]
+    const { listen } = this.config.node;
+    // Where other phones may dial this one directly: the public address, and the listen address or (listening on all) the interfaces'.
+    const local = listen === '0.0.0.0' ? defaultHostAddresses().map((host) => formatHostPort({ host, port: this.port })) : [formatHostPort({ host: listen, port: this.port })];
+    const addresses = [this.#nat.publicAddress, ...local]
       .filter((a): a is string => a !== null && !a.startsWith('0.0.0.0') && !a.startsWith('::'))
       .filter((a, i, all) => all.indexOf(a) === i);
     const record = signLocationRecord(
@@ -295,11 +383,8 @@ export class PartylineNode {
   }
 
   async #startOrdinary(identity: Identity): Promise<void> {
-    // Ordinary nodes listen too, for direct calls in a later stage; until then nobody has business here.
-    await this.#listen(identity, [], ({ link, peer }) => {
-      this.#log.debug({ deviceId: peer.deviceId }, 'incoming link closed: phones accept no links yet');
-      link.close();
-    });
+    // Phones listen for direct signalling links from other phones (calls on the same LAN or between public addresses).
+    await this.#listen(identity, [], (peerLink) => this.#acceptDirect(peerLink));
     this.#udp = await this.#openUdp();
     this.#overlay = new OverlayClient({
       identity,
@@ -323,6 +408,8 @@ export class PartylineNode {
         link: () => overlay.link,
         search: (user) => this.search(user),
         log: componentLogger(this.#log, 'messages'),
+        dialDirect: (device, timeoutMs) => this.#dialDirect(device, timeoutMs),
+        selfSupernode: () => overlay.supernode?.address,
       });
       this.#paths = new PathService({
         udp: this.#udp,
@@ -330,6 +417,7 @@ export class PartylineNode {
         log: componentLogger(this.#log, 'path'),
         publicAddress: () => this.#nat.publicAddress,
         udpBlocked: () => this.#nat.type === 'udp-blocked',
+        callPath: (session, from) => this.#calls?.callPath(session, from),
         relay: nodeRelayOps({
           identity,
           network: this.config.network.name,
@@ -341,6 +429,7 @@ export class PartylineNode {
         }),
       });
     }
+    this.#startCalls();
     this.#overlay.on('attached', () => {
       const link = this.#overlay?.link;
       if (link) this.#messenger?.serve(link);
@@ -422,6 +511,44 @@ export class PartylineNode {
     if (!advertised.info) log.warn('supernode.advertise is not set and node.listen is not a specific address: other supernodes cannot be told where this one is');
     this.#peers.start();
     this.#loginLoop(1000);
+    if (advertised.info) await this.#startSoundTest(advertised.info.address);
+    else if (this.config.supernode.soundTest.user) log.warn('sound-test service not started: it needs the supernode\'s advertised address');
+  }
+
+  /**
+   * The sound-test service (supernode.soundTest): a phone inside this
+   * process, logged in as the service account through this supernode,
+   * that answers every call and plays the caller's audio back after
+   * `delayMs` (the echo audio driver).
+   */
+  async #startSoundTest(address: string): Promise<void> {
+    const settings = this.config.supernode.soundTest;
+    if (!settings.user) return;
+    const dir = join(this.config.node.stateDir, 'sound-test');
+    const config: Config = {
+      ...this.config,
+      node: { ...this.config.node, stateDir: dir, port: 0, control: join(dir, 'control.sock') },
+      network: { ...this.config.network, bootstrap: [address], mdns: false },
+      account: {
+        user: settings.user,
+        ...(settings.password !== undefined ? { password: settings.password } : {}),
+        ...(settings.passwordFile !== undefined ? { passwordFile: settings.passwordFile } : {}),
+      },
+      supernode: { ...this.config.supernode, policy: 'never', ports: [], soundTest: { delayMs: settings.delayMs } },
+      calls: { ...this.config.calls, autoAnswer: true },
+    };
+    const inner = new PartylineNode(config, componentLogger(this.#log, 'sound-test'), {
+      audio: { driver: 'echo', sampleRate: this.config.hal.audio.sampleRate, delayMs: settings.delayMs },
+      autoAnswerMs: 300,
+    });
+    try {
+      await inner.start();
+      this.#soundTest = inner;
+      this.#log.info({ user: settings.user }, 'sound-test service started');
+    } catch (err) {
+      this.#log.error({ user: settings.user, err: errorMessage(err) }, 'cannot start the sound-test service');
+      await inner.stop().catch(() => undefined);
+    }
   }
 
   /** Media relay for attached nodes (and peers they call) on this supernode's UDP port and links. */
@@ -580,6 +707,75 @@ export class PartylineNode {
         if (args.state) await social.setPresence(args.state);
         return { state: social.presence.state };
       },
+    });
+  }
+
+  /** Calls on a phone: needs the messenger and media paths (so the login server key). */
+  #startCalls(): void {
+    const messenger = this.#messenger;
+    const paths = this.#paths;
+    if (!messenger || !paths) return;
+    this.#calls = new CallManager({
+      messenger,
+      openPath: (device, session) => paths.open(device, { purpose: 'call', session }),
+      openMedia: () => this.#openMedia(),
+      codec: () => ({ sampleRate: this.config.hal.audio.sampleRate, bitrate: this.config.calls.bitrate, srtpProfile: this.config.calls.srtpProfile, dtx: this.config.calls.dtx }),
+      capabilities: () => ({ cores: cpus().length || 1, load: Math.round((loadavg()[0] ?? 0) * 100) / 100, publicAddress: this.#nat.type === 'open', kbps: 0 }),
+      log: componentLogger(this.#log, 'call'),
+      ringTimeoutS: () => this.config.calls.ringTimeoutS,
+      ...(this.#extras.autoAnswerMs !== undefined ? { autoAnswerMs: this.#extras.autoAnswerMs } : this.config.calls.autoAnswer ? { autoAnswerMs: 0 } : {}),
+    });
+    // Buddies see "in call" while there is one.
+    let inCall = false;
+    this.#calls.on('state', (view) => {
+      const now = view !== null;
+      if (now === inCall || !this.#social) return;
+      inCall = now;
+      this.#social.setPresence(now ? 'in-call' : 'online').catch((err: unknown) => this.#log.debug({ err: errorMessage(err) }, 'presence not updated'));
+    });
+  }
+
+  /** The media engine for one call: a worker thread with the handset audio (hal.audio). */
+  async #openMedia(): Promise<CallMedia> {
+    const audio = this.config.hal.audio;
+    const spec: AudioSpec = this.#extras.audio ?? (audio.driver === 'alsa'
+      ? { driver: 'alsa', sampleRate: audio.sampleRate, device: audio.device }
+      : { driver: 'sim', sampleRate: audio.sampleRate, ...(audio.input ? { input: audio.input } : {}), ...(audio.output ? { output: audio.output } : {}) });
+    return MediaEngine.start({ audio: spec, log: componentLogger(this.#log, 'media') });
+  }
+
+  #phoneCalls(): CallManager {
+    if (this.#calls) return this.#calls;
+    throw new PartylineError('ERR_NOT_AVAILABLE', this.role === 'supernode' ? 'calls are placed and taken by phones, not supernodes' : 'calls need network.loginServer.publicKey (to check peers)');
+  }
+
+  /** `ctl call`, `answer`, `hangup`, `hold`, `resume`, `dtmf`, `conference add`, `calls`. */
+  #registerCallControls(): void {
+    const user = z.string().min(1).max(64);
+    const none = z.object({}).strict();
+    this.controls.register('call', {
+      args: z.object({ user }).strict(),
+      describe: 'call a user: rings all of the user\'s devices; returns once one rings (the call as in status)',
+      handler: (args) => this.#phoneCalls().call(args.user),
+    });
+    this.controls.register('answer', { args: none, describe: 'answer the ringing call', handler: () => this.#phoneCalls().answer() });
+    this.controls.register('hangup', { args: none, describe: 'end the call, cancel it while it rings out, or decline it while it rings here', handler: () => this.#phoneCalls().hangup() });
+    this.controls.register('hold', { args: none, describe: 'put the call on hold (media keeps flowing as silence)', handler: () => this.#phoneCalls().hold(true) });
+    this.controls.register('resume', { args: none, describe: 'take the call off hold', handler: () => this.#phoneCalls().hold(false) });
+    this.controls.register('dtmf', {
+      args: z.object({ digits: z.string().regex(/^[0-9*#A-Da-d]{1,32}$/, 'expected 1-32 of 0-9 * # A-D') }).strict(),
+      describe: 'send DTMF digits in the call (RFC 4733 telephone events)',
+      handler: (args) => this.#phoneCalls().dtmf(args.digits.toUpperCase()),
+    });
+    this.controls.register('conference.add', {
+      args: z.object({ user }).strict(),
+      describe: 'add a user to the call (a conference of up to 6; the most capable party mixes)',
+      handler: (args) => this.#phoneCalls().conferenceAdd(args.user),
+    });
+    this.controls.register('calls', {
+      args: none,
+      describe: 'the call log, newest first: [{id, peer, direction, outcome, reason, startedAt, durationS, missed}]',
+      handler: (): CallLogEntry[] => this.#phoneCalls().history(),
     });
   }
 

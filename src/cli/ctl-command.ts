@@ -10,6 +10,7 @@ import { loadConfigForCli } from './start-command.js';
 import { NodeIndexSearch } from '../overlay/index/node-messages.js';
 import type { NodeIndexSearchResponse } from '../overlay/index/node-messages.js';
 import { probeSubcommand } from './ctl-probe.js';
+import { CALL_SUBCOMMANDS } from './ctl-call.js';
 import { buddiesSubcommand, buddySubcommand, messageSubcommand, messagesSubcommand, presenceSubcommand } from './ctl-social.js';
 
 /**
@@ -115,6 +116,7 @@ export function registerCtlCommand(program: Command, io: CtlIo = processIo()): C
   defineCtlSubcommand(ctl, presenceSubcommand);
   defineCtlSubcommand(ctl, messageSubcommand);
   defineCtlSubcommand(ctl, messagesSubcommand);
+  for (const spec of CALL_SUBCOMMANDS) defineCtlSubcommand(ctl, spec as CtlSubcommandSpec<unknown>);
   return ctl;
 }
 

@@ -26,6 +26,7 @@ export const SAMPLE_RATES = [16000, 48000] as const;
  */
 export const SECRET_CONFIG_PATHS: ReadonlySet<string> = new Set([
   'account.password',
+  'supernode.soundTest.password',
   'provisioning.mqtt.password',
 ]);
 
@@ -193,6 +194,17 @@ export const supernodeSchema = z
     relayKbps: int(0, 1_000_000)
       .default(256)
       .describe('Cap on each relay leg\'s sending rate in kbit/s (wideband Opus with RTP/SRTP overhead needs about 40-80; the cap keeps a relay from being turned into a flood cannon); 0 = no cap.'),
+    soundTest: z
+      .strictObject({
+        user: userName
+          .optional()
+          .describe('Account the sound-test service answers as (e.g. echo): it picks up and plays the caller\'s audio back after delayMs. Unset = no sound-test service. Create the account with `partyline user add`.'),
+        password: nonEmpty('a password').optional().describe('Password of the sound-test account. Secret: prefer passwordFile.'),
+        passwordFile: path().optional().describe('File whose first line is the sound-test account\'s password.'),
+        delayMs: int(200, 5000).default(1000).describe('How long after the caller speaks the sound-test service plays it back, ms.'),
+      })
+      .prefault({})
+      .describe('The sound-test service this supernode box runs (the first call after plugging in a phone).'),
     minUptimeS: int(0, Number.MAX_SAFE_INTEGER)
       .default(600)
       .describe('Policy auto: seconds of uptime before this node may promote itself.'),
@@ -266,6 +278,24 @@ export const phoneSchema = z
   })
   .describe('The phone application.');
 
+export const callsSchema = z
+  .strictObject({
+    ringTimeoutS: int(5, 600).default(30).describe('Seconds an outgoing call rings before it ends as not answered (a missed call at the callee).'),
+    bitrate: int(6000, 510000)
+      .default(12000)
+      .describe('Opus target bitrate in bit/s for what this phone sends (hal.audio.sampleRate sets wideband 16 kHz or fullband 48 kHz).'),
+    dtx: z
+      .boolean({ error: 'expected true or false' })
+      .default(true)
+      .describe('Opus discontinuous transmission: in silence send a packet every 400 ms instead of every 20 ms (fewer bytes; NAT bindings and path consent still stay open; a held call sends every 20 ms regardless).'),
+    srtpProfile: z
+      .enum(['AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32', 'AEAD_AES_128_GCM', 'AEAD_AES_256_GCM'])
+      .default('AES_CM_128_HMAC_SHA1_80')
+      .describe('SRTP protection profile offered in calls this phone places (RFC 3711 / RFC 7714); the callee uses the caller\'s.'),
+    autoAnswer: z.boolean({ error: 'expected true or false' }).default(false).describe('Answer incoming calls by themselves (intercom, tests).'),
+  })
+  .describe('Calls.');
+
 export const mqttSchema = z
   .strictObject({
     url: z
@@ -307,6 +337,7 @@ export const configSchema = z.strictObject({
   supernode: supernodeSchema.prefault({}),
   hal: halSchema.prefault({}),
   phone: phoneSchema.prefault({}),
+  calls: callsSchema.prefault({}),
   provisioning: provisioningSchema.prefault({}),
   log: logSchema.prefault({}),
 });
@@ -331,6 +362,7 @@ export type HookConfig = HalConfig['hook'];
 export type LedsConfig = HalConfig['leds'];
 export type AudioConfig = HalConfig['audio'];
 export type PhoneConfig = ParsedConfig['phone'];
+export type CallsConfig = ParsedConfig['calls'];
 export type ProvisioningConfig = ParsedConfig['provisioning'];
 export type MqttConfig = ProvisioningConfig['mqtt'];
 export type LogConfig = ParsedConfig['log'];

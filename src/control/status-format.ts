@@ -49,10 +49,25 @@ const call: FieldFormatter = (v) => {
   if (v === null) return 'none';
   if (!isPlainObject(v) || !isString(v.state)) return undefined;
   const parts = [v.state];
+  if (isString(v.direction)) parts.push(v.direction);
   if (isString(v.peer)) parts.push(`with ${v.peer}`);
   if (isNumber(v.durationS)) parts.push(formatDuration(v.durationS));
   if (isString(v.path)) parts.push(`via ${v.path}`);
-  return `${parts.join(' ')}${inlineExtras(v, ['state', 'peer', 'durationS', 'path'])}`;
+  const quality: string[] = [];
+  if (isString(v.codec)) quality.push(v.codec);
+  if (isNumber(v.mos)) quality.push(`MOS ${v.mos}`);
+  if (isNumber(v.rttMs)) quality.push(`rtt ${Math.round(v.rttMs)} ms`);
+  if (isPlainObject(v.rtp) && isNumber(v.rtp.packetsReceived) && isNumber(v.rtp.packetsLost)) {
+    quality.push(`${v.rtp.packetsReceived} packets in, ${v.rtp.packetsLost} lost`);
+    if (isNumber(v.rtp.jitterMs)) quality.push(`jitter ${v.rtp.jitterMs} ms`);
+  }
+  if (isString(v.held)) quality.push(`held (${v.held})`);
+  if (isPlainObject(v.conference) && Array.isArray(v.conference.parties)) {
+    const peers = v.conference.parties.map((p) => (isPlainObject(p) && isString(p.peer) ? p.peer : '?'));
+    quality.push(`conference${v.conference.mixer === true ? ' (mixing here)' : ''}: ${peers.join(', ')}`);
+  }
+  const details = quality.length > 0 ? ` (${quality.join(', ')})` : '';
+  return `${parts.join(' ')}${details}`;
 };
 
 const phone: FieldFormatter = (v) => {

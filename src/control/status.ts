@@ -26,12 +26,10 @@ export interface NatStatus {
 }
 
 export interface CallStatus {
-  /** Call state (`dialling`, `ringing`, `connected`, `held` ...). */
+  /** Call state: `dialing`, `ringing`, `active`, `held` (src/call/call-manager.ts CallView has the rest). */
   state: string;
   /** The other party (user name), when known. */
   peer?: string | null;
-  /** Seconds since the call was answered. */
-  durationS?: number;
   /** Media path (`direct-udp`, `relay-udp`, `relay-tcp`). */
   path?: string | null;
   [extra: string]: unknown;

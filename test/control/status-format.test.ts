@@ -42,7 +42,7 @@ describe('formatStatus', () => {
       ...report,
       role: 'supernode',
       nat: { type: 'port-restricted', publicAddress: '198.51.100.9:5060' },
-      call: { state: 'connected', peer: 'bob', durationS: 65, path: 'relay-udp', codec: 'opus' },
+      call: { id: 'c1', state: 'active', direction: 'outgoing', peer: 'bob', durationS: 65, path: 'relay-udp', codec: 'opus/16000/16k', rtp: { packetsSent: 10, packetsReceived: 9, packetsLost: 1, jitterMs: 3 }, rttMs: 21.4, mos: 4.3, held: null },
       phone: { hook: 'off', dialled: '100' },
       leds: { call: 'blink', power: true, message: false },
       promotion: { policy: 'auto', candidate: false, reason: 'uptime 120 s < 600 s' },
@@ -51,7 +51,7 @@ describe('formatStatus', () => {
     };
     const text = formatStatus(later);
     expect(text).toContain('nat:        port-restricted, public address 198.51.100.9:5060\n');
-    expect(text).toContain('call:       connected with bob 1m 05s via relay-udp, codec=opus\n');
+    expect(text).toContain('call:       active outgoing with bob 1m 05s via relay-udp (opus/16000/16k, MOS 4.3, rtt 21 ms, 9 packets in, 1 lost, jitter 3 ms)\n');
     expect(text).toContain('phone:      off hook, dialled 100\n');
     expect(text).toContain('leds:       call=blink, power=on, message=off\n');
     expect(text).toContain('promotion:  policy auto, candidate: no (uptime 120 s < 600 s)\n');

@@ -84,6 +84,12 @@ export interface CorrelationOptions {
   maxLagMs: number;
   /** Smallest (default −maxLagMs: received may also be ahead, when its recording started later). */
   minLagMs?: number;
+  /**
+   * Least overlap of the two at a lag, ms (default: half of `sent`): at lags
+   * where only a sliver overlaps, a few samples of noise can correlate
+   * highly by chance.
+   */
+  minOverlapMs?: number;
 }
 
 export interface Correlation {
@@ -97,10 +103,20 @@ export interface Correlation {
 const COARSE = 8;
 
 /** The lag in [minLag, maxLag] (samples) with the highest NCC: coarse search on decimated signals, then full rate near the 3 best. */
-function searchLag(sent: Int16Array, received: Int16Array, minLag: number, maxLag: number): { lag: number; sums: Sums } {
+function searchLag(sent: Int16Array, received: Int16Array, minLag: number, maxLag: number, minOverlap = 0): { lag: number; sums: Sums } {
   const xs = decimate(sent, COARSE);
   const ys = decimate(received, COARSE);
   const coarse: Array<{ lag: number; corr: number }> = [];
+  const overlap = (lag: number): number => Math.min(sent.length, received.length - lag) - Math.max(0, -lag);
+  // Keep the range non-empty: when no lag overlaps enough, the best of the others is still reported.
+  if (minOverlap > 0) {
+    const lo = Math.max(minLag, minOverlap - sent.length);
+    const hi = Math.min(maxLag, received.length - minOverlap);
+    if (lo <= hi && overlap(lo) >= minOverlap) {
+      minLag = lo;
+      maxLag = hi;
+    }
+  }
   for (let l = Math.floor(minLag / COARSE); l <= Math.ceil(maxLag / COARSE); l++) coarse.push({ lag: l * COARSE, corr: ncc(sumsAt(xs, ys, l)) });
   coarse.sort((a, b) => b.corr - a.corr);
   let best = { lag: 0, sums: { xy: 0, xx: 0, yy: 0 }, corr: -Infinity };
@@ -118,7 +134,8 @@ export function bestCorrelation(sent: Int16Array, received: Int16Array, options:
   const rate = options.sampleRate ?? 16000;
   const maxLag = Math.round((options.maxLagMs * rate) / 1000);
   const minLag = Math.round(((options.minLagMs ?? -options.maxLagMs) * rate) / 1000);
-  const { lag, sums } = searchLag(sent, received, minLag, maxLag);
+  const minOverlap = options.minOverlapMs === undefined ? Math.floor(sent.length / 2) : Math.round((options.minOverlapMs * rate) / 1000);
+  const { lag, sums } = searchLag(sent, received, minLag, maxLag, minOverlap);
   return { corr: ncc(sums), lag, lagMs: (lag * 1000) / rate };
 }
 

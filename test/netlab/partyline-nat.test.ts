@@ -13,7 +13,10 @@
  *    symmetric vs port-restricted, its TCP relay when UDP is blocked — and
  *    packets flow both ways on it.
  * 3. Cutting the direct path mid-probe moves the probe to the relay.
+ * 4. Calls (issue "Calls and media"): speech both ways over a direct path,
+ *    the UDP relay and the TCP relay, and through 10 % random loss.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeStatus } from '../../src/app/node.js';
 import type { ProbeReportView } from '../../src/cli/ctl-probe.js';
@@ -25,6 +28,7 @@ import { until } from '../helpers/until.js';
 import { findCoturn, natDiscovery, startTurnServer } from './coturn.js';
 import type { RunningTurnServer } from './coturn.js';
 import { NetLab } from './lab.js';
+import { LOSS_THRESHOLD, SPEECH, SPEECH_THRESHOLD, speechSimilarity } from '../call/speech.js';
 
 const availability = await NetLab.available();
 
@@ -75,7 +79,8 @@ describe.skipIf(!availability.ok)('Partyline behind real NATs (netlab)', () => {
     await lab.start('sn1', { port: 4000, supernode: true, at: at('sn1') });
     await lab.start('sn2', { port: 4000, supernode: true, at: at('sn2'), bootstrap: [sn1] });
     await until('supernodes peered', async () => (await status('sn1')).peers === 1 && (await status('sn2')).peers === 1, 15_000);
-    await Promise.all(PHONES.map((p) => lab.start(p.name, { port: 5000, at: at(p.name), bootstrap: [sn1] })));
+    // Phones speak one of two sentences (sim audio driver) and record what they hear.
+    await Promise.all(PHONES.map((p, i) => lab.start(p.name, { port: 5000, at: at(p.name), bootstrap: [sn1], extra: { hal: { audio: { input: i % 2 === 0 ? SPEECH.a : SPEECH.b, output: join(lab.root, `${p.name}.wav`) } } } })));
     // Classified and published: what the probes need.
     await Promise.all(PHONES.map((p) => until(`${p.name} classified`, async () => {
       const st = await status(p.name);
@@ -163,4 +168,71 @@ add rule ip cut block ip daddr ${net.address('pub2')} meta l4proto udp drop
       await net.exec('prc', 'nft', ['delete', 'table', 'ip', 'cut']);
     }
   }, 40_000);
+
+  describe('calls', () => {
+    const ctl = (name: string, command: string, args: Record<string, unknown> = {}): Promise<unknown> => callControl(lab.nodes.get(name)!.control, command, args, { timeoutMs: 20_000 });
+    const speaks = (name: string): string => (PHONES.findIndex((p) => p.name === name) % 2 === 0 ? SPEECH.a : SPEECH.b);
+
+    /** Call, let them talk for `seconds`, hang up; what each heard, and the caller's view of the call. */
+    async function talk(from: string, to: string, seconds: number): Promise<{ view: NonNullable<NodeStatus['call']>; callee: NonNullable<NodeStatus['call']>; calleeHeard: Awaited<ReturnType<typeof speechSimilarity>>; callerHeard: Awaited<ReturnType<typeof speechSimilarity>> }> {
+      await ctl(from, 'call', { user: to });
+      await until(`${to} rings`, async () => (await status(to)).call?.state === 'ringing', 10_000);
+      await ctl(to, 'answer');
+      await until(`${from} and ${to} have media`, async () => ((await status(from)).call?.rtp.packetsReceived ?? 0) > 20 && ((await status(to)).call?.rtp.packetsReceived ?? 0) > 20, 15_000);
+      await new Promise((r) => setTimeout(r, seconds * 1000));
+      const view = (await status(from)).call!;
+      const callee = (await status(to)).call!;
+      await ctl(from, 'hangup');
+      await until('the call ended on both sides', async () => (await status(from)).call === null && (await status(to)).call === null, 10_000);
+      const heard = {
+        view,
+        callee,
+        calleeHeard: await speechSimilarity(speaks(from), join(lab.root, `${to}.wav`)),
+        callerHeard: await speechSimilarity(speaks(to), join(lab.root, `${from}.wav`)),
+      };
+      console.log(`${from} -> ${to} over ${view.path}: ${to} heard ${heard.calleeHeard.match.toFixed(2)}, ${from} heard ${heard.callerHeard.match.toFixed(2)} (chance ${Math.max(heard.calleeHeard.chance, heard.callerHeard.chance).toFixed(2)}); lost ${view.rtp.packetsLost}/${view.rtp.packetsReceived + view.rtp.packetsLost}, MOS ${view.mos}, FEC ${callee.rtp.fec ? 'on' : 'off'} at ${to}`);
+      return heard;
+    }
+
+    const CALLS = [
+      ['direct', 'pub', 'prc1', 'direct-udp'],
+      ['UDP relay', 'sym1', 'prc2', 'relay-udp'],
+      ['TCP relay', 'fw1', 'fw2', 'relay-tcp'],
+    ] as const;
+
+    it.concurrent.for(CALLS)('%s: %s calls %s over %s, each hears the other', { timeout: 60_000 }, async ([, from, to, path], { expect }) => {
+      const { view, calleeHeard, callerHeard } = await talk(from, to, 5);
+      expect({ from, to, path: view.path }).toEqual({ from, to, path });
+      // The callee is behind a NAT: no direct link to it, so signalling went through the supernodes.
+      expect(view.signalling).toBe('supernodes');
+      expect(view.rtp.packetsReceived).toBeGreaterThan(200);
+      expect(calleeHeard.match, `${to} heard ${from}`).toBeGreaterThan(SPEECH_THRESHOLD);
+      expect(callerHeard.match, `${from} heard ${to}`).toBeGreaterThan(SPEECH_THRESHOLD);
+    });
+
+    it('10 % random packet loss each way: the call survives, FEC comes on, and the speech still gets through', async () => {
+      // Every UDP packet through the router of pub2's LAN has a 1 in 10 chance of being dropped, both ways.
+      const loss = `add table ip loss
+add chain ip loss lossy { type filter hook forward priority -10; policy accept; }
+add rule ip loss lossy meta l4proto udp numgen random mod 100 < 10 drop
+`;
+      const applied = await net.exec('open2', 'nft', ['-f', '-'], { input: loss });
+      expect(applied.code, applied.stderr).toBe(0);
+      try {
+        const { view, callee, calleeHeard, callerHeard } = await talk('pub2', 'cone1', 6);
+        expect(view.path).toBe('direct-udp');
+        // Both sides saw the loss in the other's reports and switched in-band FEC on.
+        expect(view.rtp.fec).toBe(true);
+        expect(callee.rtp.fec).toBe(true);
+        const lossPct = (view.rtp.packetsLost / (view.rtp.packetsLost + view.rtp.packetsReceived)) * 100;
+        expect(lossPct).toBeGreaterThan(4);
+        expect(lossPct).toBeLessThan(20);
+        expect(view.mos).not.toBeNull();
+        expect(calleeHeard.match, 'cone1 heard pub2 through the loss').toBeGreaterThan(LOSS_THRESHOLD);
+        expect(callerHeard.match, 'pub2 heard cone1 through the loss').toBeGreaterThan(LOSS_THRESHOLD);
+      } finally {
+        await net.exec('open2', 'nft', ['delete', 'table', 'ip', 'loss']);
+      }
+    }, 60_000);
+  });
 });

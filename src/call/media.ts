@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import type { SrtpProfile } from '../media/srtp.js';
+import { SRTP_PROFILES } from '../media/srtp.js';
+import type { MediaStreamStats, StreamParams } from '../media/engine/types.js';
+import type { MediaOffer } from './messages.js';
+
+/** What the call layer needs of the media engine (src/media/engine/): one stream per call leg, mixed. */
+export interface CallMedia {
+  addStream(id: string, params: CallStreamParams, send: (packet: Buffer) => void): void;
+  receive(id: string, packet: Buffer): void;
+  setHold(id: string, held: boolean): void;
+  sendDtmf(id: string, digits: string): void;
+  removeStream(id: string): void;
+  stats(id: string): CallStreamStats | undefined;
+  on(event: 'dtmf', listener: (event: { streamId: string; digit: string }) => void): unknown;
+  close(): Promise<void>;
+}
+
+/** The engine's stream parameters and figures (src/media/engine/types.ts). */
+export type CallStreamParams = StreamParams;
+export type CallStreamStats = MediaStreamStats;
+
+/** This side's half of the media parameters, with the secret it sends with. */
+export interface LocalMedia {
+  offer: MediaOffer;
+  key: Buffer;
+  salt: Buffer;
+}
+
+export interface CodecSettings {
+  sampleRate: 16000 | 48000;
+  bitrate: number;
+  srtpProfile: SrtpProfile;
+  dtx: boolean;
+}
+
+export const OPUS_PAYLOAD_TYPE = 111;
+export const DTMF_PAYLOAD_TYPE = 101;
+
+/** Fresh SRTP master key and salt and SSRC for one leg. */
+export function localMedia(settings: CodecSettings): LocalMedia {
+  const profile = SRTP_PROFILES[settings.srtpProfile];
+  const key = randomBytes(profile.masterKeyLength);
+  const salt = randomBytes(profile.masterSaltLength);
+  return {
+    key,
+    salt,
+    offer: {
+      codec: { name: 'opus', sampleRate: settings.sampleRate, bitrate: settings.bitrate, payloadType: OPUS_PAYLOAD_TYPE, dtmfPayloadType: DTMF_PAYLOAD_TYPE },
+      srtp: { profile: settings.srtpProfile, key: key.toString('base64'), salt: salt.toString('base64') },
+      ssrc: randomBytes(4).readUInt32BE(),
+    },
+  };
+}
+
+/**
+ * The engine's stream parameters: we encode with our codec settings and
+ * protect with our key; we open what the peer sends with its key. Both
+ * sides use the caller's SRTP profile. Throws when the peer's key does not
+ * fit the profile.
+ */
+export function streamParams(local: LocalMedia, remote: MediaOffer, dtx: boolean): CallStreamParams {
+  const profile = SRTP_PROFILES[local.offer.srtp.profile];
+  const key = Buffer.from(remote.srtp.key, 'base64');
+  const salt = Buffer.from(remote.srtp.salt, 'base64');
+  if (remote.srtp.profile !== local.offer.srtp.profile || key.length !== profile.masterKeyLength || salt.length !== profile.masterSaltLength) {
+    throw new Error(`the peer's SRTP key does not fit ${local.offer.srtp.profile}`);
+  }
+  const { sampleRate, bitrate, payloadType, dtmfPayloadType } = local.offer.codec;
+  return {
+    codec: { sampleRate, bitrate, payloadType, dtmfPayloadType, dtx },
+    srtp: { profile: local.offer.srtp.profile, send: { key: local.key, salt: local.salt }, receive: { key, salt } },
+    ssrc: local.offer.ssrc,
+  };
+}
