@@ -129,6 +129,22 @@ describe('MediaCore: hold and DTX', () => {
   });
 });
 
+describe('MediaCore: DTX and the quality estimate', () => {
+  it('silence sent as DTX is not counted as loss: MOS stays high through a long pause', async () => {
+    bed = new Testbed();
+    const a = bed.phone('a', { input: SPEECH_A });
+    const b = bed.phone('b', { input: SPEECH_B, phaseMs: 7 });
+    bed.link(a, 'b', b, 'a', { sampleRate: 16000, bitrate: 12000, dtx: true });
+    // Speech ends at 5.5 s; then 8 s of DTX (a packet per 400 ms, each followed by concealment while the buffer is empty).
+    bed.run(13_500);
+    await bed.stop();
+    const s = b.stats.get('a')!;
+    expect(s.packetsLost).toBe(0);
+    expect(s.mos).not.toBeNull();
+    expect(s.mos!).toBeGreaterThan(4);
+  });
+});
+
 describe('MediaCore: adaptive FEC', () => {
   it('goes on when the peer reports loss over 1 %, and off after about 10 s of reports without loss', async () => {
     bed = new Testbed();

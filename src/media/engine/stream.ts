@@ -83,6 +83,8 @@ export class MediaStream {
   #rttMs: number | null = null;
   #lossPct = 0;
   #window = new LossPattern();
+  /** The jitter buffer's played/lost counts already in the MOS window. */
+  #counted = { played: 0, lost: 0 };
   #lastWindow: LossPattern | undefined;
   #c = { packetsSent: 0, packetsReceived: 0, bytesSent: 0, bytesReceived: 0, datagramsSent: 0, datagramsReceived: 0, srtpRejected: 0, malformed: 0, dtmfSent: 0, dtmfReceived: 0 };
   #lastPacketAt: number | null = null;
@@ -122,12 +124,12 @@ export class MediaStream {
    */
   playFrame(nowMs: number): Int16Array | undefined {
     const frame = this.#jitter.pop(nowMs);
+    this.#countPlayout();
     let pcm: Buffer;
     switch (frame.kind) {
       case 'silence':
         return undefined;
       case 'frame':
-        this.#record(false);
         try {
           pcm = this.#decoder.decode(frame.payload);
         } catch {
@@ -140,7 +142,6 @@ export class MediaStream {
         }
         break;
       case 'lost':
-        this.#record(true);
         pcm = frame.fec ? this.#decodeFec(frame.fec) : this.#decoder.decodeLost();
         break;
       case 'stretch':
@@ -156,6 +157,18 @@ export class MediaStream {
     } catch {
       return this.#decoder.decodeLost();
     }
+  }
+
+  /**
+   * Feed the MOS window from the jitter buffer's own accounting by sequence
+   * number: frames played, and sequence numbers never played (lost in the
+   * network or late). Concealment while the buffer is merely empty (between
+   * DTX packets, or before the next packet arrives) is not loss.
+   */
+  #countPlayout(): void {
+    const { played, lost } = this.#jitter.stats;
+    for (; this.#counted.played < played; this.#counted.played++) this.#record(false);
+    for (; this.#counted.lost < lost; this.#counted.lost++) this.#record(true);
   }
 
   #record(lost: boolean): void {
@@ -273,6 +286,7 @@ export class MediaStream {
       // A new source (or the first): the receiving side starts over. Only an authenticated peer gets here.
       this.#receiver = new RtpReceiverStats(rtp.ssrc, { clockRate: OPUS_RTP_CLOCK, minSequential: 1 });
       this.#jitter = new JitterBuffer({ clockRate: OPUS_RTP_CLOCK });
+      this.#counted = { played: 0, lost: 0 };
       this.#decoder.reset();
     }
     this.#accepted(packet, arrivalMs);
