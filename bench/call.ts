@@ -21,7 +21,7 @@
  *    over loopback UDP, capture of a frame to its playout at the other end,
  *    from the engines' per-frame trace.
  *
- * Run: npm run bench:call [-- --runs 10 --seconds 10]
+ * Run: npm run bench:call [-- --runs 10 --seconds 10 --quick]   (--quick: the default settings only)
  */
 import { createSocket } from 'node:dgram';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -35,9 +35,9 @@ import { MediaEngine, makeSrtpKeyMaterial } from '../src/media/engine/engine.js'
 import type { StreamParams, TraceRecord } from '../src/media/engine/engine.js';
 import { LabNetwork } from '../test/helpers/network.js';
 import { readSamples } from '../test/helpers/audio.js';
-import { CpuMeter, RssSampler } from './lib/proc-stats.js';
+import { CpuMeter, RssSampler, memoryKb } from './lib/proc-stats.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '10' }, seconds: { type: 'string', default: '10' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '10' }, seconds: { type: 'string', default: '10' }, quick: { type: 'boolean', default: false } } });
 const RUNS = Math.max(1, Number(values.runs));
 const SECONDS = Math.max(3, Number(values.seconds));
 /** Below the nodes' own random ports (20000–32000) and the kernel's ephemeral range. */
@@ -75,6 +75,7 @@ async function makeInput(dir: string, name: string, sample: string, seconds: num
 
 interface WireFigures {
   label: string;
+  idleRssMb: number;
   sentBps: number;
   receivedBps: number;
   cpuPct: number;
@@ -130,6 +131,7 @@ async function setupTimes(lab: LabNetwork): Promise<{ ringing: number[]; media: 
 async function wire(lab: LabNetwork, label: string): Promise<WireFigures> {
   const alice = lab.nodes.get('alice')!;
   const pid = alice.proc.child.pid!;
+  const idle = memoryKb(pid).rss / 1024;
   await callControl(alice.control, 'call', { user: 'bob' }, { timeoutMs: 15_000 });
   await waitFor('media', async () => ((await status(lab, 'alice')).call?.rtp.packetsSent ?? 0) > 0);
   // Let the first second (engine start, first reports) pass, then measure.
@@ -150,6 +152,7 @@ async function wire(lab: LabNetwork, label: string): Promise<WireFigures> {
   const b = after.rtp;
   return {
     label,
+    idleRssMb: idle,
     sentBps: wireBytes(b.bytesSent - a.bytesSent, b.datagramsSent - a.datagramsSent) / seconds,
     receivedBps: wireBytes(b.bytesReceived - a.bytesReceived, b.datagramsReceived - a.datagramsReceived) / seconds,
     cpuPct: cpuUse.percent,
@@ -216,7 +219,7 @@ async function main(): Promise<void> {
     ];
     const wireRows: WireFigures[] = [];
     let setup: { ringing: number[]; media: number[] } | undefined;
-    for (const [i, s] of settings.entries()) {
+    for (const [i, s] of (values.quick ? settings.slice(0, 1) : settings).entries()) {
       for (const [pattern, inputs] of [['talking all the time', { alice: talkA, bob: talkB }], ['conversation (turns)', { alice: convA, bob: convB }]] as const) {
         const lab = await network(dir, s.calls, inputs, i * 20 + (pattern.startsWith('talk') ? 0 : 10));
         try {
@@ -239,7 +242,7 @@ async function main(): Promise<void> {
     print(`| software mouth-to-ear (capture → playout, loopback), median / p95 | ${quantile(m2e, 0.5).toFixed(1)} / ${quantile(m2e, 0.95).toFixed(1)} ms (${m2e.length} frames) | 96 ms (with network) | < 60 ms |`);
     for (const w of wireRows) {
       print(`| ${w.label}: on the wire sent / received | ${kb(w.sentBps)} / ${kb(w.receivedBps)} | ~5 KB/s | ≤ 3 KB/s each way |`);
-      print(`| ${w.label}: caller CPU (main + media worker), RSS max, MOS | ${w.cpuPct.toFixed(1)} % of a core, ${w.rssMb.toFixed(1)} MB, MOS ${w.mos ?? '?'} | 21–27 MB in a call | < 64 MB |`);
+      print(`| ${w.label}: caller CPU (main + media worker), RSS idle → max in the call, MOS | ${w.cpuPct.toFixed(1)} % of a core, ${w.idleRssMb.toFixed(1)} → ${w.rssMb.toFixed(1)} MB, MOS ${w.mos ?? '?'} | 19–21 MB idle, 21–27 MB in a call | < 64 MB |`);
     }
     print('');
     print('KB = 1000 bytes; "on the wire" = SRTP and SRTCP payloads + 28 bytes of IPv4/UDP header per packet; CPU in % of one core of this machine.');

@@ -536,6 +536,8 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
       }, (this.#ringTimeoutS() + 5) * 1000),
     );
     this.#log.info({ call: leg.id, from: leg.peer }, 'incoming call');
+    // Start the media worker while it rings: answering then has audio at once.
+    this.#prepareMedia();
     await progress('ringing');
     this.emit('incoming', { id: leg.id, peer: leg.peer });
     this.#emitState();

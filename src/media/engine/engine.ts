@@ -126,7 +126,9 @@ export class MediaEngine extends EventEmitter {
   /** Start the worker. Rejects when the audio spec is unusable (unknown driver, alsa before issue 7, unreadable input WAV) or the worker cannot start. */
   static async start(options: MediaEngineOptions): Promise<MediaEngine> {
     const init: WorkerInit = { audio: options.audio, trace: options.trace ?? false };
-    const worker = new Worker(workerUrl(), { workerData: init });
+    // A small young generation keeps the worker's RSS down (it allocates little: packets and frames);
+    // the old-generation cap keeps a runaway worker from taking the phone's memory.
+    const worker = new Worker(workerUrl(), { workerData: init, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } });
     const first = await new Promise<FromWorker | Error>((resolve) => {
       const onMessage = (m: FromWorker): void => {
         if (m.type !== 'ready' && m.type !== 'failed') return;
