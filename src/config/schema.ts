@@ -217,11 +217,28 @@ export const supernodeSchema = z
   })
   .describe('Supernode role and promotion.');
 
+const hidUsageKey = z
+  .string()
+  .regex(/^(shift\+)?(0x[0-9a-fA-F]{1,2}|[0-9]{1,3})$/, { error: 'expected a HID keyboard usage such as "0x59", "89" or "shift+0x20"' })
+  .refine((text) => { const n = Number(text.replace(/^shift\+/, '')); return n >= 4 && n <= 0xff; }, { error: 'expected a HID keyboard usage 0x04..0xff' })
+  .meta({ format: 'hid-usage' });
+
+const keypadKey = z
+  .string({ error: 'expected a key name' })
+  .regex(/^(?:[0-9*#]|[a-z][a-z0-9-]{0,31})$/, { error: 'expected a key: 0-9, *, #, a name such as redial or volume-up, or none' })
+  .meta({ format: 'key' });
+
 export const keypadSchema = z.strictObject({
   driver: z.enum(KEYPAD_DRIVERS).default('sim').describe('Keypad driver: sim (control API / tests) or hid (USB HID keypad).'),
-  device: nonEmpty()
+  device: z
+    .string({ error: 'expected a hidraw path (/dev/hidraw0) or "vendorId:productId" in hex' })
+    .regex(/^(\/.+|[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4})$/, { error: 'expected a hidraw path (/dev/hidraw0) or "vendorId:productId" in hex' })
     .optional()
-    .describe('hid driver: hidraw path or "vendorId:productId" (hex); default: the first keypad found.'),
+    .describe('hid driver: hidraw path or "vendorId:productId" (hex, e.g. 05a4:9759); default: the first keyboard-like HID device.'),
+  keymap: z
+    .record(hidUsageKey, keypadKey, { error: 'expected a map of HID usage to key name' })
+    .default({})
+    .describe('hid driver: changes to the default keymap, HID keyboard usage ("0x59", decimal "89", or "shift+0x20" with Shift held) to a key (0-9, *, #, redial, hold, mute, volume-up, volume-down, speaker, conference, or another name); "none" unmaps. See hal/README.md for the defaults.'),
 });
 
 export const hookSchema = z.strictObject({
