@@ -10,7 +10,11 @@
  * `ERR_AUDIO_WAV_RATE` (a sample rate that cannot be converted),
  * `ERR_AUDIO_IO` (a WAV file cannot be read or written),
  * `ERR_AUDIO_FRAME` (a frame of the wrong size was played),
- * `ERR_AUDIO_STATE` (start twice, or play after close).
+ * `ERR_AUDIO_STATE` (start twice, or play after close),
+ * `ERR_AUDIO_UNAVAILABLE` (naudiodon / PortAudio cannot load),
+ * `ERR_AUDIO_DEVICE` (no ALSA device of that name, or one that cannot both capture and play),
+ * `ERR_AUDIO_OPEN` (PortAudio refused to open or start a stream),
+ * `ERR_AUDIO_TONE` (an unknown tone or country, a malformed cadence).
  */
 export class AudioError extends Error {
   readonly code: string;

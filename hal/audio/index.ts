@@ -3,12 +3,13 @@
  *
  * - `sim`: WAV files in and out (`sim.ts`).
  * - `echo`: the sound test (`echo.ts`).
- * - `alsa`: the handset's sound card. Not here yet: issue 7 brings it
- *   (naudiodon / ALSA PCM in 20 ms periods, capture driving the clock as the
- *   `AudioDevice` contract says). It will be a class implementing
- *   `AudioDevice` in `hal/audio/alsa.ts`, created in the `case 'alsa'` below.
+ * - `alsa`: the handset's sound card through naudiodon / PortAudio
+ *   (`alsa.ts`), the device chosen by its ALSA name.
  */
+import { AlsaAudioDevice } from './alsa.js';
+import type { AudioLogger } from './alsa.js';
 import { AudioError } from './errors.js';
+import type { PortAudioModule } from './portaudio.js';
 import { ManualFrameClock } from './clock.js';
 import type { FrameClock } from './clock.js';
 import { EchoAudioDevice } from './echo.js';
@@ -21,13 +22,27 @@ export type { AudioDevice, AudioSampleRate, AudioSpec, SimAudioSpec, EchoAudioSp
 export { AUDIO_FRAME_MS, frameSamplesAt } from './types.js';
 export { ManualFrameClock, RealtimeFrameClock } from './clock.js';
 export type { FrameClock } from './clock.js';
+export { AlsaAudioDevice } from './alsa.js';
+export type { AlsaAudioOptions, AlsaAudioStats, AudioLogger } from './alsa.js';
+export { loadPortAudio, resolveAlsaDevice } from './portaudio.js';
+export type { PortAudioDeviceInfo, PortAudioModule } from './portaudio.js';
 
 export interface OpenAudioOptions {
   /** Frame clock for the simulated drivers (default: real time). */
   clock?: FrameClock;
+  /** Logger for the alsa driver's recoveries (xruns, stalls, reopen failures). */
+  log?: AudioLogger;
+  /** naudiodon stand-in for the alsa driver (tests). */
+  portAudio?: PortAudioModule;
 }
 
-/** Open the device a spec names. Throws `AudioError` (`ERR_AUDIO_DRIVER`, `ERR_AUDIO_OPTIONS`, WAV errors for `sim`). */
+/**
+ * Open the device a spec names. Throws `AudioError` (`ERR_AUDIO_DRIVER`,
+ * `ERR_AUDIO_OPTIONS`, WAV errors for `sim`; for `alsa`
+ * `ERR_AUDIO_UNAVAILABLE` when naudiodon cannot load and `ERR_AUDIO_DEVICE`
+ * when no such ALSA device exists — the streams open at `start`, which
+ * throws `ERR_AUDIO_OPEN` when PortAudio refuses them).
+ */
 export function openAudioDevice(spec: AudioSpec, options: OpenAudioOptions = {}): AudioDevice {
   const driver = (spec as { driver?: unknown }).driver;
   switch (spec.driver) {
@@ -36,7 +51,7 @@ export function openAudioDevice(spec: AudioSpec, options: OpenAudioOptions = {})
     case 'echo':
       return new EchoAudioDevice({ sampleRate: spec.sampleRate, delayMs: spec.delayMs, clock: options.clock });
     case 'alsa':
-      throw new AudioError('ERR_AUDIO_DRIVER', `audio driver "alsa" (device ${JSON.stringify(spec.device)}): the alsa driver comes with the HAL (issue 7); use "sim" or "echo" until then`);
+      return new AlsaAudioDevice({ sampleRate: spec.sampleRate, device: spec.device, log: options.log, portAudio: options.portAudio });
     default:
       throw new AudioError('ERR_AUDIO_DRIVER', `audio driver ${JSON.stringify(driver)}: unknown, expected "sim", "echo" or "alsa"`);
   }
@@ -60,8 +75,8 @@ export function checkAudioSpec(spec: AudioSpec): void {
       new EchoAudioDevice({ sampleRate: spec.sampleRate, delayMs: spec.delayMs, clock: new ManualFrameClock() });
       return;
     case 'alsa':
-      // Refused until issue 7; then: check the device name without opening it.
-      openAudioDevice(spec);
+      // Loads naudiodon and looks the name up in PortAudio's list; opens nothing.
+      new AlsaAudioDevice({ sampleRate: spec.sampleRate, device: spec.device });
       return;
     default:
       openAudioDevice(spec); // throws: unknown driver

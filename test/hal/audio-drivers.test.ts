@@ -1,13 +1,14 @@
 /**
  * The audio drivers: sim (WAV in, WAV out, paced by a frame clock), echo
  * (speaker back as microphone after a delay), the real-time frame clock's
- * pacing, and the driver factory (alsa not built yet).
+ * pacing, and the driver factory (the alsa driver itself: alsa*.test.ts).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, describe, expect, it } from 'vitest';
+import { AlsaAudioDevice } from '../../hal/audio/alsa.js';
 import { ManualFrameClock, RealtimeFrameClock } from '../../hal/audio/clock.js';
 import { EchoAudioDevice } from '../../hal/audio/echo.js';
 import { AudioError } from '../../hal/audio/errors.js';
@@ -127,16 +128,24 @@ describe('echo audio driver', () => {
 });
 
 describe('openAudioDevice', () => {
-  it('opens sim and echo by name; alsa is not built yet; unknown drivers are refused', async () => {
+  it('opens sim, echo and alsa by name; unknown drivers are refused', async () => {
     const sim = openAudioDevice({ driver: 'sim', sampleRate: 16000 }, { clock: new ManualFrameClock() });
     expect(sim).toBeInstanceOf(SimAudioDevice);
     await sim.close();
     expect(openAudioDevice({ driver: 'echo', sampleRate: 48000, delayMs: 200 })).toBeInstanceOf(EchoAudioDevice);
-    expect(() => openAudioDevice({ driver: 'alsa', sampleRate: 16000, device: 'default' })).toThrow(/the alsa driver comes with the HAL/);
+    const portAudio = {
+      getDevices: () => [{ id: 3, name: 'default', maxInputChannels: 2, maxOutputChannels: 2, defaultSampleRate: 48000, hostAPIName: 'ALSA' }],
+      AudioIO: () => {
+        throw new Error('not opened in this test');
+      },
+    };
+    expect(openAudioDevice({ driver: 'alsa', sampleRate: 16000, device: 'default' }, { portAudio })).toBeInstanceOf(AlsaAudioDevice);
+    expect(() => openAudioDevice({ driver: 'alsa', sampleRate: 16000, device: 'hw:1,0' }, { portAudio })).toThrow(/no ALSA device "hw:1,0"; PortAudio offers "default"/);
     expect(() => openAudioDevice({ driver: 'pulse' } as never)).toThrow(/unknown, expected "sim", "echo" or "alsa"/);
     expect(() => openAudioDevice({ driver: 'sim', sampleRate: 44100 } as never)).toThrow(/sampleRate 44100/);
     try {
-      openAudioDevice({ driver: 'alsa', sampleRate: 16000, device: 'default' });
+      openAudioDevice({ driver: 'pulse' } as never);
+      expect.unreachable();
     } catch (err) {
       expect((err as AudioError).code).toBe('ERR_AUDIO_DRIVER');
     }

@@ -112,7 +112,7 @@ describe('MediaEngine (worker thread) over loopback UDP', () => {
   });
 
   it('start refuses an audio spec it cannot open, with the HAL\'s code', async () => {
-    await expect(MediaEngine.start({ audio: { driver: 'alsa', sampleRate: 16000, device: 'default' } })).rejects.toMatchObject({ code: 'ERR_AUDIO_DRIVER', message: /the alsa driver comes with the HAL/ });
+    await expect(MediaEngine.start({ audio: { driver: 'alsa', sampleRate: 16000, device: 'partyline-no-such-pcm' } })).rejects.toMatchObject({ code: 'ERR_AUDIO_DEVICE', message: /no ALSA device "partyline-no-such-pcm"/ });
     await expect(MediaEngine.start({ audio: { driver: 'sim', sampleRate: 16000, input: join(dir, 'missing.wav') } })).rejects.toMatchObject({ code: 'ERR_AUDIO_IO' });
   });
 });
