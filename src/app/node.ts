@@ -49,6 +49,8 @@ import { verifyCredential } from '../crypto/credential.js';
 import type { Link } from '../link/link.js';
 import type { PeerDevice } from '../overlay/route/messenger.js';
 import { CallManager } from '../call/call-manager.js';
+import { PhoneApp } from '../phone/phone-app.js';
+import type { LedState, PhoneStatus, ToneName } from '../phone/phone-app.js';
 import type { CallLogEntry, CallView } from '../call/call-manager.js';
 import type { CallMedia } from '../call/media.js';
 import { MediaEngine } from '../media/engine/engine.js';
@@ -130,6 +132,8 @@ export class PartylineNode {
   #presence: PresenceService | undefined;
   #mailbox: MailboxService | undefined;
   #calls: CallManager | undefined;
+  #phone: PhoneApp | undefined;
+  #phoneExtras = { tone: null as ToneName | null, ringing: false, leds: {} as Record<string, LedState> };
   #soundTest: PartylineNode | undefined;
   #extras: NodeExtras;
   /** Control commands: served on the Unix socket, and later to MQTT and the terminal UI. */
@@ -249,6 +253,11 @@ export class PartylineNode {
       nat: { ...this.#nat },
     };
     if (this.role === 'ordinary') status.call = this.#calls?.view() ?? null;
+    if (this.#phone) {
+      const phone: PhoneStatus & { tone: ToneName | null; ringer: boolean } = { ...this.#phone.status(), tone: this.#phoneExtras.tone, ringer: this.#phoneExtras.ringing };
+      status.phone = phone;
+      status.leds = { ...this.#phoneExtras.leds };
+    }
     if (this.#soundTest) {
       const inner = this.#soundTest;
       status.soundTest = { user: this.config.supernode.soundTest.user ?? '', loggedIn: inner.loggedIn, call: inner.#calls?.view() ?? null };
@@ -725,6 +734,7 @@ export class PartylineNode {
       ringTimeoutS: () => this.config.calls.ringTimeoutS,
       ...(this.#extras.autoAnswerMs !== undefined ? { autoAnswerMs: this.#extras.autoAnswerMs } : this.config.calls.autoAnswer ? { autoAnswerMs: 0 } : {}),
     });
+    this.#startPhone(this.#calls);
     // Buddies see "in call" while there is one.
     let inCall = false;
     this.#calls.on('state', (view) => {
@@ -733,6 +743,37 @@ export class PartylineNode {
       inCall = now;
       this.#social.setPresence(now ? 'in-call' : 'online').catch((err: unknown) => this.#log.debug({ err: errorMessage(err) }, 'presence not updated'));
     });
+  }
+
+  /**
+   * The phone application (src/phone/): handset, keypad and LEDs on top of
+   * the call layer. With the sim HAL the handset and keys are driven by
+   * `ctl hook` and `ctl keys`; tones, ringer and LEDs show in `ctl status`.
+   */
+  #startPhone(calls: CallManager): void {
+    const extras = this.#phoneExtras;
+    this.#phone = new PhoneApp(
+      {
+        calls,
+        tone: (name) => (extras.tone = name),
+        ring: (on) => (extras.ringing = on),
+        led: (name, state) => (extras.leds[name] = state),
+        mute: (muted) => this.#log.debug({ muted }, 'microphone mute'),
+        volume: (level) => this.#log.debug({ level }, 'handset volume'),
+        setTimeout: (fn, ms) => setTimeout(fn, ms),
+        clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
+        log: componentLogger(this.#log, 'phone'),
+      },
+      () => this.config.phone,
+    );
+    const phone = this.#phone;
+    calls.on('state', (view) => phone.callChanged(view));
+    calls.on('ended', (entry) => phone.callEnded(entry));
+  }
+
+  #phoneApp(): PhoneApp {
+    if (this.#phone) return this.#phone;
+    throw new PartylineError('ERR_NOT_AVAILABLE', this.role === 'supernode' ? 'a supernode has no handset' : 'the phone needs network.loginServer.publicKey (for calls)');
   }
 
   /** The media engine for one call: a worker thread with the handset audio (hal.audio). */
@@ -771,6 +812,26 @@ export class PartylineNode {
       args: z.object({ user }).strict(),
       describe: 'add a user to the call (a conference of up to 6; the most capable party mixes)',
       handler: (args) => this.#phoneCalls().conferenceAdd(args.user),
+    });
+    this.controls.register('hook', {
+      args: z.object({ state: z.enum(['off', 'on']) }).strict(),
+      describe: 'lift (off) or replace (on) the handset of the sim HAL: {state, display, ...}',
+      handler: (args) => {
+        const phone = this.#phoneApp();
+        if (args.state === 'off') phone.offHook();
+        else phone.onHook();
+        return phone.status();
+      },
+    });
+    this.controls.register('keys', {
+      args: z.object({ keys: z.string().regex(/^([0-9*#]+|redial|hold|mute|volume-up|volume-down|speaker|conference)$/, 'expected digits (0-9 * #) or one function key: redial, hold, mute, volume-up, volume-down, speaker, conference') }).strict(),
+      describe: 'press keys on the sim keypad: digits, or one function key: {state, display, ...}',
+      handler: (args) => {
+        const phone = this.#phoneApp();
+        if (/^[0-9*#]+$/.test(args.keys)) for (const key of args.keys) phone.key(key);
+        else phone.key(args.keys);
+        return phone.status();
+      },
     });
     this.controls.register('calls', {
       args: none,

@@ -30,7 +30,7 @@ describe('calls between real processes on loopback', () => {
     await lab.startLoginServer();
     await lab.start('sn1', { port: port(1), supernode: true });
     const phone = (name: string, user: string, input: string, i: number, calls: Record<string, unknown> = {}): Promise<unknown> =>
-      lab.start(name, { port: port(10 + i), user, bootstrap: [SN], extra: { hal: { audio: { input, output: out(name) } }, calls } });
+      lab.start(name, { port: port(10 + i), user, bootstrap: [SN], extra: { hal: { audio: { input, output: out(name) } }, calls, phone: { extensions: { '201': 'alice', '202': 'bob' } } } });
     await Promise.all([
       phone('alice', 'alice', SPEECH.a, 0),
       phone('bob', 'bob', SPEECH.b, 1),
@@ -159,4 +159,27 @@ describe('calls between real processes on loopback', () => {
     const offline = run(process.execPath, [CLI, 'ctl', '--socket', lab.nodes.get('dave')!.control, 'call', 'erin']);
     await expect(offline).rejects.toMatchObject({ stderr: 'partyline ctl: erin is offline\n' });
   }, 60_000);
+
+  it('through the sim HAL: alice lifts the handset, dials 202, bob rings and blinks, lifts, they talk, alice hangs up', async () => {
+    const phone = async (name: string): Promise<Record<string, unknown>> => (await status(name)).phone as Record<string, unknown>;
+    await ctl('alice', 'hook', { state: 'off' });
+    expect(await phone('alice')).toMatchObject({ state: 'dialtone', tone: 'dial' });
+    await ctl('alice', 'keys', { keys: '202#' });
+    await until('bob rings and blinks', async () => {
+      const [b, st] = [await phone('bob'), await status('bob')];
+      return b.state === 'ringing' && b.ringer === true && st.leds?.line === 'blink-fast';
+    });
+    expect(await phone('alice')).toMatchObject({ state: 'ringback', tone: 'ringback', display: 'ringing bob' });
+    await ctl('bob', 'hook', { state: 'off' });
+    await until('both in call with media both ways', async () => {
+      const [a, b] = [await status('alice'), await status('bob')];
+      return (a.phone as { state: string }).state === 'in-call' && (b.phone as { state: string }).state === 'in-call' && (a.call?.rtp.packetsReceived ?? 0) > 50 && (b.call?.rtp.packetsReceived ?? 0) > 50;
+    }, 10_000);
+    await ctl('alice', 'hook', { state: 'on' });
+    await until('both idle', async () => (await phone('alice')).state === 'idle' && (await status('alice')).call === null && (await status('bob')).call === null);
+    // Bob's handset is still lifted: the far end hung up, he hears it until he puts it down.
+    expect(await phone('bob')).toMatchObject({ state: 'busy-tone', display: 'alice hung up' });
+    await ctl('bob', 'hook', { state: 'on' });
+    expect(await phone('bob')).toMatchObject({ state: 'idle' });
+  }, 30_000);
 });
