@@ -6,6 +6,7 @@ import { registerCtlCommand } from './ctl-command.js';
 import { registerLoginServerCommand } from './login-server-command.js';
 import { registerStartCommand } from './start-command.js';
 import { registerUserCommand } from './user-command.js';
+import { registerDemoCommand } from './demo-command.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerUserCommand(program);
   registerCtlCommand(program);
   registerLoginServerCommand(program);
+  registerDemoCommand(program);
   return program;
 }
 
