@@ -50,6 +50,9 @@ import type { Link } from '../link/link.js';
 import type { PeerDevice } from '../overlay/route/messenger.js';
 import { CallManager } from '../call/call-manager.js';
 import { PhoneApp } from '../phone/phone-app.js';
+import { TonePlayer } from '../phone/tone-player.js';
+import { openAudioDevice } from '../../hal/audio/index.js';
+import type { AudioDevice } from '../../hal/audio/types.js';
 import type { LedState, PhoneStatus, ToneName } from '../phone/phone-app.js';
 import type { CallLogEntry, CallView } from '../call/call-manager.js';
 import type { CallMedia } from '../call/media.js';
@@ -133,6 +136,7 @@ export class PartylineNode {
   #mailbox: MailboxService | undefined;
   #calls: CallManager | undefined;
   #phone: PhoneApp | undefined;
+  #tones: TonePlayer | undefined;
   #phoneExtras = { tone: null as ToneName | null, ringing: false, leds: {} as Record<string, LedState> };
   #soundTest: PartylineNode | undefined;
   #extras: NodeExtras;
@@ -214,6 +218,7 @@ export class PartylineNode {
     clearInterval(this.#publishTimer);
     await this.#soundTest?.stop().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'stopping the sound-test service failed'));
     await this.#calls?.close().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'ending calls failed'));
+    await this.#tones?.close();
     await this.#stopSocial();
     this.#messenger?.close();
     this.#paths?.stop();
@@ -752,10 +757,15 @@ export class PartylineNode {
    */
   #startPhone(calls: CallManager): void {
     const extras = this.#phoneExtras;
+    const tones = new TonePlayer({ open: () => this.#toneDevice(), country: () => this.config.phone.toneCountry, log: componentLogger(this.#log, 'phone') });
+    this.#tones = tones;
     this.#phone = new PhoneApp(
       {
         calls,
-        tone: (name) => (extras.tone = name),
+        tone: (name) => {
+          extras.tone = name;
+          tones.play(name);
+        },
         ring: (on) => (extras.ringing = on),
         led: (name, state) => (extras.leds[name] = state),
         mute: (muted) => this.#log.debug({ muted }, 'microphone mute'),
@@ -769,6 +779,18 @@ export class PartylineNode {
     const phone = this.#phone;
     calls.on('state', (view) => phone.callChanged(view));
     calls.on('ended', (entry) => phone.callEnded(entry));
+  }
+
+  /**
+   * The handset for tones outside calls (hal.audio). With the sim driver the
+   * tones are recorded next to the call recording (`<output>.tones.wav`), so
+   * the two writers never share a file.
+   */
+  #toneDevice(): AudioDevice {
+    const audio = this.config.hal.audio;
+    if (this.#extras.audio) return openAudioDevice({ driver: 'sim', sampleRate: audio.sampleRate });
+    if (audio.driver === 'alsa') return openAudioDevice({ driver: 'alsa', sampleRate: audio.sampleRate, device: audio.device });
+    return openAudioDevice({ driver: 'sim', sampleRate: audio.sampleRate, ...(audio.output ? { output: audio.output.replace(/(\.wav)?$/i, '.tones.wav') } : {}) });
   }
 
   #phoneApp(): PhoneApp {

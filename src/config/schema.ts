@@ -292,6 +292,10 @@ export const phoneSchema = z
     interDigitTimeoutMs: int(500, 60000)
       .default(4000)
       .describe('Dialling ends this many milliseconds after the last digit.'),
+    toneCountry: z
+      .enum(['us', 'eu', 'uk'], { error: 'expected us, eu or uk' })
+      .default('eu')
+      .describe('Call-progress tones and ring cadence: us (350+440 Hz dial tone), eu (425 Hz, ITU-T E.180 / CEPT) or uk.'),
   })
   .describe('The phone application.');
 

@@ -14,6 +14,7 @@ import { callControls } from './lab-controls.js';
 import { LabNetwork, portBlock } from '../helpers/network.js';
 import { CLI } from '../helpers/process.js';
 import { until } from '../helpers/until.js';
+import { readSamples, rms } from '../helpers/audio.js';
 import { SPEECH, speechSimilarity, SPEECH_THRESHOLD, CHANCE_CEILING } from './speech.js';
 
 const run = promisify(execFile);
@@ -181,5 +182,14 @@ describe('calls between real processes on loopback', () => {
     expect(await phone('bob')).toMatchObject({ state: 'busy-tone', display: 'alice hung up' });
     await ctl('bob', 'hook', { state: 'on' });
     expect(await phone('bob')).toMatchObject({ state: 'idle' });
+    // The tones went to alice's handset (the sim driver records them next to the call): the last one was
+    // the ringback, 425 Hz (eu), on at first — 850 zero crossings a second — until bob answered.
+    const tones = readSamples(out('alice').replace(/\.wav$/, '.tones.wav'));
+    let crossings = 0;
+    for (let i = 1; i < tones.length; i++) if ((tones[i - 1]! < 0) !== (tones[i]! < 0)) crossings++;
+    expect(tones.length).toBeGreaterThanOrEqual(320);
+    expect(rms(tones)).toBeGreaterThan(1000);
+    expect(crossings / (tones.length / 16000)).toBeGreaterThan(750);
+    expect(crossings / (tones.length / 16000)).toBeLessThan(950);
   }, 30_000);
 });
