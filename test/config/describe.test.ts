@@ -7,7 +7,8 @@ const NAMED_KEYS = [
   'account.user', 'account.password', 'account.passwordFile',
   'supernode.policy', 'supernode.maxNodes', 'supernode.maxLinksPerAddress', 'supernode.ports',
   'hal.keypad.driver', 'hal.hook.driver', 'hal.leds.driver', 'hal.audio.driver', 'hal.audio.input', 'hal.audio.output', 'hal.audio.device', 'hal.audio.sampleRate',
-  'phone.extensions', 'phone.speedDials', 'phone.interDigitTimeoutMs',
+  'phone.extensions', 'phone.speedDials', 'phone.interDigitTimeoutMs', 'phone.toneCountry',
+  'calls.ringTimeoutS', 'calls.bitrate', 'calls.dtx', 'calls.srtpProfile', 'calls.autoAnswer', 'supernode.soundTest.user', 'supernode.soundTest.delayMs',
   'provisioning.mqtt.url', 'provisioning.mqtt.username', 'provisioning.mqtt.password', 'provisioning.mqtt.topicPrefix',
   'log.level', 'log.levels',
 ];

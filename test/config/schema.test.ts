@@ -17,7 +17,7 @@ describe('configSchema', () => {
     expect(config.hal.hook.driver).toBe('sim');
     expect(config.hal.leds.driver).toBe('sim');
     expect(config.hal.audio).toEqual({ driver: 'sim', device: 'default', sampleRate: 16000 });
-    expect(config.phone).toEqual({ extensions: {}, speedDials: {}, interDigitTimeoutMs: 4000 });
+    expect(config.phone).toEqual({ extensions: {}, speedDials: {}, interDigitTimeoutMs: 4000, toneCountry: 'eu' });
     expect(config.provisioning.mqtt).toEqual({ topicPrefix: 'partyline' });
     expect(config.log).toEqual({ level: 'info', levels: {} });
   });
