@@ -52,6 +52,10 @@ import { CallManager } from '../call/call-manager.js';
 import { PhoneApp } from '../phone/phone-app.js';
 import { TonePlayer } from '../phone/tone-player.js';
 import { openAudioDevice } from '../../hal/audio/index.js';
+import { openKeypad, SimKeypad } from '../../hal/keypad/index.js';
+import type { Keypad, KeypadSpec } from '../../hal/keypad/index.js';
+import { openHookSwitch, openLeds, SimHookSwitch } from '../../hal/gpio/index.js';
+import type { HookSwitch, Leds } from '../../hal/gpio/index.js';
 import type { AudioDevice } from '../../hal/audio/types.js';
 import type { LedState, PhoneStatus, ToneName } from '../phone/phone-app.js';
 import type { CallLogEntry, CallView } from '../call/call-manager.js';
@@ -137,6 +141,7 @@ export class PartylineNode {
   #calls: CallManager | undefined;
   #phone: PhoneApp | undefined;
   #tones: TonePlayer | undefined;
+  #hal: { keypad: Keypad; hook: HookSwitch; leds: Leds; faults: string[] } | undefined;
   #phoneExtras = { tone: null as ToneName | null, ringing: false, leds: {} as Record<string, LedState> };
   #soundTest: PartylineNode | undefined;
   #extras: NodeExtras;
@@ -219,6 +224,7 @@ export class PartylineNode {
     await this.#soundTest?.stop().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'stopping the sound-test service failed'));
     await this.#calls?.close().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'ending calls failed'));
     await this.#tones?.close();
+    await Promise.all([this.#hal?.keypad.close(), this.#hal?.hook.close(), this.#hal?.leds.close()]).catch(() => undefined);
     await this.#stopSocial();
     this.#messenger?.close();
     this.#paths?.stop();
@@ -260,6 +266,7 @@ export class PartylineNode {
     if (this.role === 'ordinary') status.call = this.#calls?.view() ?? null;
     if (this.#phone) {
       const phone: PhoneStatus & { tone: ToneName | null; ringer: boolean } = { ...this.#phone.status(), tone: this.#phoneExtras.tone, ringer: this.#phoneExtras.ringing };
+      if (this.#hal?.faults.length) Object.assign(phone, { halFaults: [...this.#hal.faults] });
       status.phone = phone;
       status.leds = { ...this.#phoneExtras.leds };
     }
@@ -757,6 +764,8 @@ export class PartylineNode {
    */
   #startPhone(calls: CallManager): void {
     const extras = this.#phoneExtras;
+    this.#hal = this.#openHal();
+    const leds = this.#hal.leds;
     const tones = new TonePlayer({ open: () => this.#toneDevice(), country: () => this.config.phone.toneCountry, log: componentLogger(this.#log, 'phone') });
     this.#tones = tones;
     this.#phone = new PhoneApp(
@@ -767,7 +776,10 @@ export class PartylineNode {
           tones.play(name);
         },
         ring: (on) => (extras.ringing = on),
-        led: (name, state) => (extras.leds[name] = state),
+        led: (name, state) => {
+          extras.leds[name] = state;
+          leds.set(name, state);
+        },
         mute: (muted) => this.#log.debug({ muted }, 'microphone mute'),
         volume: (level) => this.#log.debug({ level }, 'handset volume'),
         setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -779,6 +791,38 @@ export class PartylineNode {
     const phone = this.#phone;
     calls.on('state', (view) => phone.callChanged(view));
     calls.on('ended', (entry) => phone.callEnded(entry));
+    const hal = this.#hal!;
+    hal.keypad.on('key', (key) => phone.key(key));
+    hal.hook.on('off-hook', () => phone.offHook());
+    hal.hook.on('on-hook', () => phone.onHook());
+    if (hal.hook.state === 'off-hook') phone.offHook();
+  }
+
+  /**
+   * The phone's hardware (hal.keypad, hal.hook, hal.leds). A driver that
+   * cannot start (no sysfs GPIO, node-hid missing) is named in the log and in
+   * `ctl status` (phone.halFaults), and its sim twin stands in, so the phone
+   * still serves `ctl` and calls.
+   */
+  #openHal(): { keypad: Keypad; hook: HookSwitch; leds: Leds; faults: string[] } {
+    const { keypad, hook, leds } = this.config.hal;
+    const log = (component: string): Logger => componentLogger(this.#log, component);
+    const faults: string[] = [];
+    const open = <T>(what: string, real: () => T, sim: () => T): T => {
+      try {
+        return real();
+      } catch (err) {
+        faults.push(`${what}: ${errorMessage(err)}`);
+        this.#log.error({ err: errorMessage(err) }, `${what} driver failed to start; using the sim driver`);
+        return sim();
+      }
+    };
+    return {
+      keypad: open('keypad', () => openKeypad(keypad as KeypadSpec, { log: log('keypad') }), () => openKeypad({ driver: 'sim' })),
+      hook: open('hook switch', () => openHookSwitch(hook, { log: log('hook') }), () => openHookSwitch({ driver: 'sim' })),
+      leds: open('leds', () => openLeds(leds, { log: log('leds') }), () => openLeds({ driver: 'sim' })),
+      faults,
+    };
   }
 
   /**
@@ -840,7 +884,12 @@ export class PartylineNode {
       describe: 'lift (off) or replace (on) the handset of the sim HAL: {state, display, ...}',
       handler: (args) => {
         const phone = this.#phoneApp();
-        if (args.state === 'off') phone.offHook();
+        // Through the sim hook switch when that is the driver (the same path as a real one); else straight to the phone.
+        const hook = this.#hal?.hook;
+        if (hook instanceof SimHookSwitch) {
+          if (args.state === 'off') hook.lift();
+          else hook.replace();
+        } else if (args.state === 'off') phone.offHook();
         else phone.onHook();
         return phone.status();
       },
@@ -850,8 +899,13 @@ export class PartylineNode {
       describe: 'press keys on the sim keypad: digits, or one function key: {state, display, ...}',
       handler: (args) => {
         const phone = this.#phoneApp();
-        if (/^[0-9*#]+$/.test(args.keys)) for (const key of args.keys) phone.key(key);
-        else phone.key(args.keys);
+        const keypad = this.#hal?.keypad;
+        const press = (key: string): void => {
+          if (keypad instanceof SimKeypad) keypad.press(key);
+          else phone.key(key);
+        };
+        if (/^[0-9*#]+$/.test(args.keys)) for (const key of args.keys) press(key);
+        else press(args.keys);
         return phone.status();
       },
     });
