@@ -10,7 +10,10 @@
  * - `paced` device: the same with the `null` slaves replaced by a `type
  *   jack` PCM (behind a `plug`: JACK wants FLOAT) on a JACK server of this
  *   test file's own name (JACK_DEFAULT_SERVER), so test files running in
- *   parallel do not share one.
+ *   parallel do not share one. The file PCM's rate must be the JACK
+ *   server's (48 kHz): at any other rate PortAudio's device probe drops the
+ *   PCM from its list (arecord still opens it), so the paced device is for
+ *   48 kHz.
  *
  * `alsaLabAvailability()` says what is missing (naudiodon, the ALSA plugin
  * libraries, jackd); tests fail on it under CI and skip otherwise.
@@ -93,6 +96,7 @@ pcm.partyline_file {
 }
 `;
   if (jack) {
+    if (rate !== 48000) throw new Error(`paced ALSA lab: rate ${rate}, expected 48000 (the JACK server's)`);
     conf += `
 pcm.partyline_jack {
   type plug
@@ -118,9 +122,12 @@ pcm.partyline_paced {
 export interface JackServer {
   name: string;
   process: ChildProcess;
-  /** SIGSTOP / SIGCONT: freeze the server (a stalled device) and let it go. */
-  freeze(): void;
-  thaw(): void;
+  /**
+   * SIGSTOP now and SIGCONT after `ms` from a separate process: while the
+   * server is frozen a JACK client's open blocks this process's main thread,
+   * so a timer here could never thaw it.
+   */
+  freezeFor(ms: number): void;
   stop(): Promise<void>;
 }
 
@@ -153,8 +160,10 @@ export async function startJack(name: string, rate = 48000): Promise<JackServer>
   return {
     name,
     process: child,
-    freeze: () => void child.kill('SIGSTOP'),
-    thaw: () => void child.kill('SIGCONT'),
+    freezeFor: (ms: number) => {
+      spawn('sh', ['-c', `sleep ${ms / 1000}; kill -CONT ${child.pid}`], { stdio: 'ignore', detached: true }).unref();
+      child.kill('SIGSTOP');
+    },
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGCONT');
