@@ -780,8 +780,8 @@ export class PartylineNode {
           extras.leds[name] = state;
           leds.set(name, state);
         },
-        mute: (muted) => this.#log.debug({ muted }, 'microphone mute'),
-        volume: (level) => this.#log.debug({ level }, 'handset volume'),
+        mute: (muted) => calls.setMute(muted),
+        volume: (level) => calls.setVolume(level),
         setTimeout: (fn, ms) => setTimeout(fn, ms),
         clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
         log: componentLogger(this.#log, 'phone'),

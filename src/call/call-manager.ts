@@ -187,6 +187,8 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
   #log_: CallLogEntry[] = [];
   #watch: NodeJS.Timeout | undefined;
   #closed = false;
+  #muted = false;
+  #volume = 5;
 
   constructor(options: CallManagerOptions) {
     super();
@@ -360,6 +362,19 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     const media = await this.#media;
     for (const leg of legs) media?.sendDtmf(leg.id, digits);
     return { sent: digits };
+  }
+
+  /** Mute the microphone for this call (and calls after it until unmuted). */
+  setMute(muted: boolean): void {
+    this.#muted = muted;
+    this.#engine?.setMute(muted);
+  }
+
+  /** Handset volume 0–10 (5 = as received), kept for later calls. */
+  setVolume(level: number): void {
+    if (!Number.isInteger(level) || level < 0 || level > 10) throw new PartylineError('ERR_VOLUME', `volume ${level}: expected 0..10`);
+    this.#volume = level;
+    this.#engine?.setVolume(level);
   }
 
   /**
@@ -748,6 +763,8 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     media.then(
       (m) => {
         if (this.#media === media) this.#engine = m;
+        if (this.#muted) m.setMute(true);
+        if (this.#volume !== 5) m.setVolume(this.#volume);
         m.on('dtmf', (event) => {
           const leg = this.#legs.get(event.streamId);
           if (!leg) return;

@@ -10,6 +10,10 @@ export interface CallMedia {
   receive(id: string, packet: Buffer): void;
   setHold(id: string, held: boolean): void;
   sendDtmf(id: string, digits: string): void;
+  /** The microphone muted for every stream. */
+  setMute(muted: boolean): void;
+  /** Handset volume 0–10 (5 = 0 dB). */
+  setVolume(level: number): void;
   removeStream(id: string): void;
   stats(id: string): CallStreamStats | undefined;
   on(event: 'dtmf', listener: (event: { streamId: string; digit: string }) => void): unknown;

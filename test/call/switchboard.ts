@@ -205,6 +205,14 @@ export class FakeMedia extends EventEmitter implements CallMedia {
   removeStream(id: string): void {
     this.streams.delete(id);
   }
+  muted = false;
+  volume = 5;
+  setMute(muted: boolean): void {
+    this.muted = muted;
+  }
+  setVolume(level: number): void {
+    this.volume = level;
+  }
   stats(id: string): CallStreamStats | undefined {
     const s = this.streams.get(id);
     if (!s) return undefined;

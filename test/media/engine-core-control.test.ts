@@ -129,6 +129,34 @@ describe('MediaCore: hold and DTX', () => {
   });
 });
 
+describe('MediaCore: mute and volume', () => {
+  it('a muted microphone sends silence; the speaker volume scales what is played, 0 silences it', async () => {
+    bed = new Testbed();
+    const a = bed.phone('a', { input: SPEECH_A });
+    const b = bed.phone('b', { input: SPEECH_A, phaseMs: 7 });
+    bed.link(a, 'b', b, 'a', { sampleRate: 16000, bitrate: 24000 });
+    bed.run(1500);
+    a.core.setMute(true);
+    b.core.setVolume(0);
+    bed.run(1500); // 1.5–3.0 s: a muted, b's speaker at 0
+    a.core.setMute(false);
+    b.core.setVolume(8); // +9 dB
+    bed.run(1500); // 3.0–4.5 s
+    await bed.stop();
+    const heardByB = readSamples(b.output);
+    const heardByA = readSamples(a.output);
+    // b's speaker: silent at volume 0 (a was muted too), then loud again.
+    expect(rms(slice(heardByB, 1700, 3000))).toBeLessThan(30);
+    // a is muted, not deaf: it still hears b.
+    expect(rms(slice(heardByA, 1700, 3000))).toBeGreaterThan(1000);
+    // +9 dB at volume 8: what b plays is about 2.8 times what a heard of the same sentence at 0 dB over the same stretch.
+    const ratio = rms(slice(heardByB, 3200, 4400)) / rms(slice(heardByA, 3200, 4400));
+    expect(ratio).toBeGreaterThan(2);
+    expect(ratio).toBeLessThan(3.6);
+    expect(() => b.core.setVolume(11)).toThrow(MediaError);
+  });
+});
+
 describe('MediaCore: DTX and the quality estimate', () => {
   it('silence sent as DTX is not counted as loss: MOS stays high through a long pause', async () => {
     bed = new Testbed();

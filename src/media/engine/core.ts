@@ -56,6 +56,9 @@ export interface MediaCoreOptions {
 }
 
 export class MediaCore {
+  #muted = false;
+  /** Speaker gain from setVolume (1 = 0 dB). */
+  #gain = 1;
   readonly #o: MediaCoreOptions;
   readonly #now: () => number;
   readonly #wallOffsetMs: number;
@@ -155,6 +158,20 @@ export class MediaCore {
     this.#pushStats(stream);
   }
 
+  /** Mute the microphone: every stream is sent silence from it (conference partners still hear each other). */
+  setMute(muted: boolean): void {
+    this.#muted = muted;
+  }
+
+  /**
+   * Handset volume 0–10: the speaker gain, 5 = as received (0 dB), each step
+   * ±3 dB, 0 = silent.
+   */
+  setVolume(level: number): void {
+    if (!Number.isInteger(level) || level < 0 || level > 10) throw new MediaError('ERR_MEDIA_OPTIONS', `volume ${String(level)}: expected an integer 0..10`);
+    this.#gain = level === 0 ? 0 : 10 ** ((3 * (level - 5)) / 20);
+  }
+
   /** Queue DTMF digits (0-9 * # A-D) on a stream. Throws `ERR_MEDIA_DTMF` for other characters. */
   sendDtmf(id: string, digits: string): void {
     this.#get(id).sendDtmf(digits);
@@ -190,7 +207,7 @@ export class MediaCore {
     this.#lastTickMs = timeMs;
     const streams = [...this.#streams.values()];
     const n = device.frameSamples;
-    const mic = micPcm.length === n * 2 ? toSamples(micPcm) : new Int16Array(n);
+    const mic = micPcm.length === n * 2 && !this.#muted ? toSamples(micPcm) : new Int16Array(n);
     const decoded: Array<Int16Array | undefined> = [];
     for (const s of streams) {
       try {
@@ -207,7 +224,13 @@ export class MediaCore {
       if (frame && !s.held) for (let k = 0; k < n; k++) sum[k]! += frame[k]!;
     });
     try {
-      device.play(samplesToBuffer(saturate(sum)));
+      const gain = this.#gain;
+      if (gain === 1) device.play(samplesToBuffer(saturate(sum)));
+      else {
+        const speaker = new Int32Array(n);
+        for (let k = 0; k < n; k++) speaker[k] = Math.round(sum[k]! * gain);
+        device.play(samplesToBuffer(saturate(speaker)));
+      }
     } catch (err) {
       this.#o.onError?.(err, 'playing a frame');
     }

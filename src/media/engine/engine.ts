@@ -197,6 +197,19 @@ export class MediaEngine extends EventEmitter {
     this.#post({ type: 'dtmf', id, digits: checkDtmfDigits(digits) });
   }
 
+  /** Mute or unmute the microphone (every stream gets silence from it). */
+  setMute(muted: boolean): void {
+    this.#checkOpen();
+    this.#post({ type: 'mute', muted: muted === true });
+  }
+
+  /** Handset volume 0–10 (5 = 0 dB, ±3 dB a step, 0 = silent); throws `ERR_MEDIA_OPTIONS` otherwise. */
+  setVolume(level: number): void {
+    this.#checkOpen();
+    if (!Number.isInteger(level) || level < 0 || level > 10) throw new MediaError('ERR_MEDIA_OPTIONS', `volume ${String(level)}: expected an integer 0..10`);
+    this.#post({ type: 'volume', level });
+  }
+
   /** Remove a stream (a last RTCP BYE still goes out through its `send`). Unknown ids are ignored. */
   removeStream(id: string): void {
     const entry = this.#streams.get(id);

@@ -17,6 +17,8 @@ export type ToWorker =
   | { type: 'receive'; id: string; packet: ArrayBuffer }
   | { type: 'hold'; id: string; held: boolean }
   | { type: 'dtmf'; id: string; digits: string }
+  | { type: 'mute'; muted: boolean }
+  | { type: 'volume'; level: number }
   | { type: 'usage'; req: number }
   | { type: 'close'; req: number };
 

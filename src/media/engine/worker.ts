@@ -73,6 +73,12 @@ port.on('message', (message: ToWorker) => {
       case 'dtmf':
         c.sendDtmf(message.id, message.digits);
         break;
+      case 'mute':
+        c.setMute(message.muted);
+        break;
+      case 'volume':
+        c.setVolume(message.level);
+        break;
       case 'usage':
         post({ type: 'usage', req: message.req, usage: { busyMs: c.busyMs, ticks: c.ticks } });
         break;
