@@ -256,7 +256,7 @@ export const ledsSchema = z.strictObject({
   pins: z
     .record(ledKey, int(0, 1023), { error: 'expected a map of LED name to GPIO line' })
     .default({})
-    .describe('gpio driver: LED name (e.g. power, call, message) to GPIO line (BCM numbering).'),
+    .describe('gpio driver: LED name to GPIO line (BCM numbering); the phone drives power, line, message and mute, e.g. {power: 22, line: 23, message: 24, mute: 25}.'),
 });
 
 export const audioSchema = z.strictObject({

@@ -102,6 +102,7 @@ export class PhoneApp {
   constructor(ports: PhonePorts, plan: () => DialPlan) {
     this.#ports = ports;
     this.#plan = plan;
+    this.#ports.led('power', 'on');
     this.#enter('idle', 'ready');
   }
 
