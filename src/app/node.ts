@@ -55,6 +55,9 @@ import { openAudioDevice } from '../../hal/audio/index.js';
 import { openKeypad, SimKeypad } from '../../hal/keypad/index.js';
 import type { Keypad, KeypadSpec } from '../../hal/keypad/index.js';
 import { openHookSwitch, openLeds, SimHookSwitch } from '../../hal/gpio/index.js';
+import { AudioRinger, SimRinger } from '../../hal/ringer/index.js';
+import type { Ringer } from '../../hal/ringer/index.js';
+import { ringCadence } from '../../hal/tones/index.js';
 import type { HookSwitch, Leds } from '../../hal/gpio/index.js';
 import type { AudioDevice } from '../../hal/audio/types.js';
 import type { LedState, PhoneStatus, ToneName } from '../phone/phone-app.js';
@@ -141,7 +144,7 @@ export class PartylineNode {
   #calls: CallManager | undefined;
   #phone: PhoneApp | undefined;
   #tones: TonePlayer | undefined;
-  #hal: { keypad: Keypad; hook: HookSwitch; leds: Leds; faults: string[] } | undefined;
+  #hal: { keypad: Keypad; hook: HookSwitch; leds: Leds; ringer: Ringer; faults: string[] } | undefined;
   #phoneExtras = { tone: null as ToneName | null, ringing: false, leds: {} as Record<string, LedState> };
   #soundTest: PartylineNode | undefined;
   #extras: NodeExtras;
@@ -224,7 +227,7 @@ export class PartylineNode {
     await this.#soundTest?.stop().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'stopping the sound-test service failed'));
     await this.#calls?.close().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'ending calls failed'));
     await this.#tones?.close();
-    await Promise.all([this.#hal?.keypad.close(), this.#hal?.hook.close(), this.#hal?.leds.close()]).catch(() => undefined);
+    await Promise.all([this.#hal?.keypad.close(), this.#hal?.hook.close(), this.#hal?.leds.close(), this.#hal?.ringer.close()]).catch(() => undefined);
     await this.#stopSocial();
     this.#messenger?.close();
     this.#paths?.stop();
@@ -775,7 +778,12 @@ export class PartylineNode {
           extras.tone = name;
           tones.play(name);
         },
-        ring: (on) => (extras.ringing = on),
+        ring: (on) => {
+          extras.ringing = on;
+          const ringer = this.#hal?.ringer;
+          if (on) ringer?.start(ringCadence(this.config.phone.toneCountry));
+          else ringer?.stop();
+        },
         led: (name, state) => {
           extras.leds[name] = state;
           leds.set(name, state);
@@ -804,8 +812,8 @@ export class PartylineNode {
    * `ctl status` (phone.halFaults), and its sim twin stands in, so the phone
    * still serves `ctl` and calls.
    */
-  #openHal(): { keypad: Keypad; hook: HookSwitch; leds: Leds; faults: string[] } {
-    const { keypad, hook, leds } = this.config.hal;
+  #openHal(): { keypad: Keypad; hook: HookSwitch; leds: Leds; ringer: Ringer; faults: string[] } {
+    const { keypad, hook, leds, ringer, audio } = this.config.hal;
     const log = (component: string): Logger => componentLogger(this.#log, component);
     const faults: string[] = [];
     const open = <T>(what: string, real: () => T, sim: () => T): T => {
@@ -821,6 +829,13 @@ export class PartylineNode {
       keypad: open('keypad', () => openKeypad(keypad as KeypadSpec, { log: log('keypad') }), () => openKeypad({ driver: 'sim' })),
       hook: open('hook switch', () => openHookSwitch(hook, { log: log('hook') }), () => openHookSwitch({ driver: 'sim' })),
       leds: open('leds', () => openLeds(leds, { log: log('leds') }), () => openLeds({ driver: 'sim' })),
+      ringer:
+        ringer.driver === 'alsa'
+          ? new AudioRinger({
+              open: () => openAudioDevice({ driver: 'alsa', sampleRate: audio.sampleRate, device: ringer.device }),
+              onError: (err) => this.#log.warn({ err: errorMessage(err) }, 'ringer failed'),
+            })
+          : new SimRinger(),
       faults,
     };
   }

@@ -270,12 +270,18 @@ export const audioSchema = z.strictObject({
     .describe('Sample rate of the audio device in Hz: 16000 (wideband) or 48000.'),
 });
 
+export const ringerSchema = z.strictObject({
+  driver: z.enum(['sim', 'alsa'], { error: 'expected sim or alsa' }).default('sim').describe('Ringer driver: sim (state in ctl status) or alsa (the ring cadence on a loudspeaker).'),
+  device: nonEmpty().default('default').describe('alsa driver: ALSA device of the loudspeaker the phone rings on.'),
+});
+
 export const halSchema = z
   .strictObject({
     keypad: keypadSchema.prefault({}).describe('Keypad.'),
     hook: hookSchema.prefault({}).describe('Hook switch.'),
     leds: ledsSchema.prefault({}).describe('LEDs.'),
     audio: audioSchema.prefault({}).describe('Handset audio.'),
+    ringer: ringerSchema.prefault({}).describe('Ringer.'),
   })
   .describe('Hardware drivers, chosen by name; sim is the simulated twin of each.');
 
