@@ -10,6 +10,7 @@ import { OpusError } from '../../src/media/errors.js';
 import { loadOpusBinding, OPUS_DTX_PACKET_MAX_BYTES, OpusDecoder, OpusEncoder, opusPacketDurationMs, opusPacketHasFec } from '../../src/media/opus.js';
 import type { OpusSampleRate } from '../../src/media/opus.js';
 import { expectTyped, rng } from '../helpers/fuzz.js';
+import { correlationAt, rms } from '../helpers/audio.js';
 
 function tones(rate: number, seconds: number): Int16Array {
   const out = new Int16Array(rate * seconds);
@@ -52,25 +53,9 @@ function concat(frames: Buffer[]): Int16Array {
   return samplesOf(Buffer.concat(frames));
 }
 
-function rms(x: ArrayLike<number>, from = 0, to = x.length): number {
-  let sum = 0;
-  for (let i = from; i < to; i++) sum += (x[i] as number) ** 2;
-  return Math.sqrt(sum / (to - from));
-}
-
 /** Normalised correlation of `input[from..to)` with `output` shifted by `lag`. */
 function correlation(input: Int16Array, output: Int16Array, lag: number, from: number, to: number): number {
-  let xy = 0;
-  let xx = 0;
-  let yy = 0;
-  for (let i = from; i < to; i++) {
-    const x = input[i] as number;
-    const y = output[i + lag] as number;
-    xy += x * y;
-    xx += x * x;
-    yy += y * y;
-  }
-  return xy / Math.sqrt(xx * yy);
+  return correlationAt(input.subarray(from, to), output.subarray(from), lag);
 }
 
 function bestLag(input: Int16Array, output: Int16Array, maxLag: number, from: number, to: number): { lag: number; corr: number } {
