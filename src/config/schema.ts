@@ -214,6 +214,24 @@ export const supernodeSchema = z
     minFreeMemoryMb: int(0, Number.MAX_SAFE_INTEGER)
       .default(128)
       .describe('Policy auto: free memory (MiB) needed to promote.'),
+    maxLoadPerCore: z
+      .number({ error: 'expected a number 0.05..16' })
+      .min(0.05, { error: 'expected a number 0.05..16' })
+      .max(16, { error: 'expected a number 0.05..16' })
+      .default(0.7)
+      .describe('Policy auto: highest 1-minute load average per CPU core at which this node may promote (0.7 leaves a phone\'s own audio path headroom).'),
+    bandwidthMaxAgeS: int(60, Number.MAX_SAFE_INTEGER)
+      .default(86400)
+      .describe('Policy auto: a bandwidth measurement older than this (seconds) no longer counts; the node measures again.'),
+    reachbackMaxAgeS: int(60, Number.MAX_SAFE_INTEGER)
+      .default(3600)
+      .describe('Policy auto: a reach-back confirmation (another supernode connecting back over TCP and UDP) older than this (seconds) no longer counts.'),
+    promoteAfterS: int(0, Number.MAX_SAFE_INTEGER)
+      .default(300)
+      .describe('Policy auto: seconds the promotion checks must pass without a break before this node becomes a supernode.'),
+    demoteAfterS: int(0, Number.MAX_SAFE_INTEGER)
+      .default(600)
+      .describe('Policy auto: seconds the promotion checks must fail without a break before a supernode hands over and steps down.'),
   })
   .describe('Supernode role and promotion.');
 

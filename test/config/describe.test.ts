@@ -6,6 +6,8 @@ const NAMED_KEYS = [
   'network.name', 'network.loginServer.address', 'network.loginServer.publicKey', 'network.bootstrap', 'network.mdns', 'network.keepAliveS',
   'account.user', 'account.password', 'account.passwordFile',
   'supernode.policy', 'supernode.maxNodes', 'supernode.maxLinksPerAddress', 'supernode.ports',
+  'supernode.minUptimeS', 'supernode.minBandwidthKbps', 'supernode.minFreeMemoryMb', 'supernode.maxLoadPerCore',
+  'supernode.bandwidthMaxAgeS', 'supernode.reachbackMaxAgeS', 'supernode.promoteAfterS', 'supernode.demoteAfterS',
   'hal.keypad.driver', 'hal.hook.driver', 'hal.leds.driver', 'hal.audio.driver', 'hal.audio.input', 'hal.audio.output', 'hal.audio.device', 'hal.audio.sampleRate',
   'phone.extensions', 'phone.speedDials', 'phone.interDigitTimeoutMs', 'phone.toneCountry',
   'calls.ringTimeoutS', 'calls.bitrate', 'calls.dtx', 'calls.srtpProfile', 'calls.autoAnswer', 'supernode.soundTest.user', 'supernode.soundTest.delayMs',

@@ -13,6 +13,10 @@ describe('configSchema', () => {
     expect(config.supernode.maxNodes).toBe(10000);
     expect(config.supernode.maxLinksPerAddress).toBe(16);
     expect(config.supernode.ports).toEqual([]);
+    expect(config.supernode).toMatchObject({
+      minUptimeS: 600, minBandwidthKbps: 1000, minFreeMemoryMb: 128, maxLoadPerCore: 0.7,
+      bandwidthMaxAgeS: 86400, reachbackMaxAgeS: 3600, promoteAfterS: 300, demoteAfterS: 600,
+    });
     expect(config.hal.keypad.driver).toBe('sim');
     expect(config.hal.hook.driver).toBe('sim');
     expect(config.hal.leds.driver).toBe('sim');
