@@ -17,8 +17,11 @@
  *   node hal/audio/naudiodon-arm64.mjs --patch-only [--force] [--dir DIR]
  *       # only patch binding.gyp (--force: on any architecture; --dir: a copy of naudiodon)
  *
- * Run it after `npm install` in the image build (or as the project's
- * postinstall on arm64); the driver itself never looks at the architecture.
+ * On arm64 a plain `npm install`/`npm ci` fails in naudiodon's own install
+ * script and npm rolls the tree back before any postinstall runs, so the
+ * image build installs without scripts, patches, then builds:
+ *   npm ci --ignore-scripts && node hal/audio/naudiodon-arm64.mjs --patch-only && npm rebuild
+ * The driver itself never looks at the architecture.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -50,10 +53,21 @@ if (!force && !(process.platform === 'linux' && process.arch === 'arm64')) {
 }
 
 const require = createRequire(import.meta.url);
-const dir = dirArg >= 0 ? args[dirArg + 1] : dirname(require.resolve('naudiodon/package.json'));
+let dir = dirArg >= 0 ? args[dirArg + 1] : undefined;
+if (dirArg < 0) {
+  try { dir = dirname(require.resolve('naudiodon/package.json')); }
+  catch { fail('naudiodon is not installed (on arm64: npm ci --ignore-scripts, then this script)'); }
+}
 if (!dir || !existsSync(join(dir, 'binding.gyp'))) fail(`no naudiodon binding.gyp in ${dir}`);
 const gypPath = join(dir, 'binding.gyp');
 const gyp = readFileSync(gypPath, 'utf8');
+const root = dirname(dirname(dir)); // <project>/node_modules/naudiodon
+const LOAD = "const p=require('naudiodon');console.log(p.getHostAPIs().HostAPIs.map(h=>h.name).join(','))";
+const loads = () => spawnSync(process.execPath, ['-e', LOAD], { cwd: root, encoding: 'utf8' });
+if (gyp.includes(MARK) && !patchOnly && loads().status === 0) {
+  console.log(`naudiodon-arm64: already patched and naudiodon loads; nothing to rebuild`);
+  process.exit(0);
+}
 if (gyp.includes(MARK)) {
   console.log(`naudiodon-arm64: ${gypPath} already links Debian's libportaudio2 on arm64`);
 } else {
@@ -66,9 +80,9 @@ if (patchOnly) process.exit(0);
 
 if (!LIBS.some((p) => existsSync(p))) fail('libportaudio.so.2 not found: apt-get install libportaudio2');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const root = dirname(dirname(dir)); // <project>/node_modules/naudiodon
-const rebuild = spawnSync(npm, ['rebuild', 'naudiodon', '--foreground-scripts'], { cwd: root, stdio: 'inherit' });
+// segfault-handler: naudiodon's index.js requires it; unbuilt after --ignore-scripts
+const rebuild = spawnSync(npm, ['rebuild', 'naudiodon', 'segfault-handler', '--foreground-scripts'], { cwd: root, stdio: 'inherit' });
 if (rebuild.status !== 0) fail(`npm rebuild naudiodon failed (${rebuild.status ?? rebuild.signal})`);
-const check = spawnSync(process.execPath, ['-e', "const p=require('naudiodon');console.log(p.getHostAPIs().HostAPIs.map(h=>h.name).join(','))"], { cwd: root, encoding: 'utf8' });
+const check = loads();
 if (check.status !== 0) fail(`naudiodon still does not load: ${check.stderr}`);
 console.log(`naudiodon-arm64: naudiodon loads (host APIs: ${check.stdout.trim().split('\n').pop()})`);
