@@ -49,6 +49,10 @@ import { verifyCredential } from '../crypto/credential.js';
 import type { Link } from '../link/link.js';
 import type { PeerDevice } from '../overlay/route/messenger.js';
 import { CallManager } from '../call/call-manager.js';
+import { assess } from '../overlay/promotion/assessment.js';
+import { SystemCapabilitySource } from '../overlay/promotion/capabilities.js';
+import { PromotionDecider } from '../overlay/promotion/hysteresis.js';
+import type { PromotionDecisionStatus } from '../overlay/promotion/hysteresis.js';
 import { PhoneApp } from '../phone/phone-app.js';
 import { TonePlayer } from '../phone/tone-player.js';
 import { openAudioDevice } from '../../hal/audio/index.js';
@@ -142,6 +146,9 @@ export class PartylineNode {
   #presence: PresenceService | undefined;
   #mailbox: MailboxService | undefined;
   #calls: CallManager | undefined;
+  #promotion: PromotionDecider | undefined;
+  #promotionTimer: NodeJS.Timeout | undefined;
+  #checkingPromotion = false;
   #phone: PhoneApp | undefined;
   #tones: TonePlayer | undefined;
   #hal: { keypad: Keypad; hook: HookSwitch; leds: Leds; ringer: Ringer; faults: string[] } | undefined;
@@ -213,6 +220,7 @@ export class PartylineNode {
 
     if (this.role === 'supernode') await this.#startSupernode(identity);
     else await this.#startOrdinary(identity);
+    this.#startPromotionChecks();
     this.#control = new ControlServer({ path: this.config.node.control, registry: this.controls, log: componentLogger(this.#log, 'control') });
     await this.#control.start();
     this.#log.info({ deviceId: identity.deviceId, role: this.role, port: this.port, network: this.config.network.name, hostCache: this.#hostCache?.size }, 'node started');
@@ -224,6 +232,7 @@ export class PartylineNode {
     clearTimeout(this.#loginTimer);
     clearInterval(this.#natTimer);
     clearInterval(this.#publishTimer);
+    clearTimeout(this.#promotionTimer);
     await this.#soundTest?.stop().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'stopping the sound-test service failed'));
     await this.#calls?.close().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'ending calls failed'));
     await this.#tones?.close();
@@ -277,6 +286,7 @@ export class PartylineNode {
       const inner = this.#soundTest;
       status.soundTest = { user: this.config.supernode.soundTest.user ?? '', loggedIn: inner.loggedIn, call: inner.#calls?.view() ?? null };
     }
+    if (this.#promotion) status.promotion = this.#promotion.status() satisfies PromotionDecisionStatus;
     if (this.#service) status.attachedNodes = this.#service.attachedCount;
     if (this.#relay) status.relay = this.#relay.stats();
     if (this.#peers) status.peers = this.#peers.size;
@@ -732,6 +742,39 @@ export class PartylineNode {
         return { state: social.presence.state };
       },
     });
+  }
+
+  /**
+   * Whether this node could be a supernode, and why not (`ctl status`
+   * `promotion`): a first check 10 s after start, then every 5 min. The
+   * assessment and its hysteresis are in src/overlay/promotion/; the
+   * reachback and bandwidth probes and the role switch itself are not built
+   * yet, so `auto` never finds a node eligible and a node keeps its role.
+   */
+  #startPromotionChecks(): void {
+    const settings = this.config.supernode;
+    const decider = new PromotionDecider({ policy: settings.policy, promoteAfterS: settings.promoteAfterS, demoteAfterS: settings.demoteAfterS, now: Date.now, role: this.role });
+    this.#promotion = decider;
+    const source = new SystemCapabilitySource();
+    const check = async (): Promise<void> => {
+      if (this.#stopped || this.#checkingPromotion) return;
+      this.#checkingPromotion = true;
+      try {
+        const capabilities = await source.read();
+        const facts = { policy: this.config.supernode.policy, nat: { type: this.#nat.type, publicAddress: this.#nat.publicAddress }, reachback: null, bandwidth: null, uptimeS: (Date.now() - this.#startedAt) / 1000, capabilities };
+        const action = decider.update(assess(facts, this.config.supernode, Date.now()));
+        if (action !== 'none') this.#log.info({ action, reasons: decider.status().reasons }, 'promotion check says so; the role switch is not built yet: the node keeps its role');
+      } catch (err) {
+        this.#log.warn({ err: errorMessage(err) }, 'promotion check failed');
+      } finally {
+        this.#checkingPromotion = false;
+      }
+      if (this.#stopped) return;
+      this.#promotionTimer = setTimeout(() => void check(), 5 * 60_000);
+      this.#promotionTimer.unref();
+    };
+    this.#promotionTimer = setTimeout(() => void check(), 10_000);
+    this.#promotionTimer.unref();
   }
 
   /** Calls on a phone: needs the messenger and media paths (so the login server key). */

@@ -88,6 +88,12 @@ const promotion: FieldFormatter = (v) => {
   if (!isPlainObject(v) || !isString(v.policy)) return undefined;
   const candidate = typeof v.candidate === 'boolean' ? `, candidate: ${v.candidate ? 'yes' : 'no'}` : '';
   const reason = isString(v.reason) ? ` (${v.reason})` : '';
+  if (typeof v.eligible === 'boolean') {
+    // src/overlay/promotion/hysteresis.ts PromotionDecisionStatus: the reasons say why (not).
+    const reasons = Array.isArray(v.reasons) && v.reasons.every(isString) && !v.eligible ? `: ${v.reasons.join('; ')}` : '';
+    const checked = v.lastCheck === null ? ' (not checked yet)' : '';
+    return `policy ${v.policy}, eligible: ${v.eligible ? 'yes' : 'no'}${checked}${reasons}`;
+  }
   return `policy ${v.policy}${candidate}${reason}${inlineExtras(v, ['policy', 'candidate', 'reason'])}`;
 };
 

@@ -163,6 +163,13 @@ describe('calls between real processes on loopback', () => {
 
   it('through the sim HAL: alice lifts the handset, dials 202, bob rings and blinks, lifts, they talk, alice hangs up', async () => {
     const phone = async (name: string): Promise<Record<string, unknown>> => (await status(name)).phone as Record<string, unknown>;
+    // (Also here, as the processes have run > 10 s: the promotion check says why a node is, or is not, a supernode.)
+    const promotion = await until('the first promotion check', async () => {
+      const p = (await status('alice')).promotion as { lastCheck?: string | null; eligible?: boolean; reasons?: string[] } | undefined;
+      return p?.lastCheck ? p : undefined;
+    }, 15_000);
+    expect(promotion).toMatchObject({ policy: 'never', eligible: false });
+    expect(promotion.reasons?.join('; ')).toMatch(/never/);
     await ctl('alice', 'hook', { state: 'off' });
     expect(await phone('alice')).toMatchObject({ state: 'dialtone', tone: 'dial' });
     await ctl('alice', 'keys', { keys: '202#' });

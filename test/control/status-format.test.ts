@@ -62,6 +62,13 @@ describe('formatStatus', () => {
     expect(text.indexOf('quality:')).toBeLessThan(text.indexOf('relays:'));
   });
 
+  it('prints the promotion check: eligible, and why not', () => {
+    const base = { user: 'alice', deviceId: 'd', role: 'ordinary', loggedIn: true, supernode: null, hostCache: { size: 0 }, uptimeS: 1 };
+    const text = formatStatus({ ...base, promotion: { policy: 'auto', role: 'ordinary', eligible: false, reasons: ['behind NAT', 'uptime 1 s < 600 s'], lastCheck: '2026-11-21T20:00:00.000Z', since: null, next: null } });
+    expect(text).toContain('promotion:  policy auto, eligible: no: behind NAT; uptime 1 s < 600 s\n');
+    expect(formatStatus({ ...base, promotion: { policy: 'never', eligible: false, reasons: ['not checked yet'], lastCheck: null } })).toContain('promotion:  policy never, eligible: no (not checked yet): not checked yet\n');
+  });
+
   it('falls back to generic printing when a known field has an unexpected shape', () => {
     const odd = { ...report, supernode: 'somewhere', hostCache: { entries: 3 }, uptimeS: 'long', nat: 'open', leds: { call: { r: 1 } } };
     const text = formatStatus(odd);
