@@ -64,7 +64,7 @@ import type { Ringer } from '../../hal/ringer/index.js';
 import { ringCadence } from '../../hal/tones/index.js';
 import type { HookSwitch, Leds } from '../../hal/gpio/index.js';
 import type { AudioDevice } from '../../hal/audio/types.js';
-import type { LedState, PhoneStatus, ToneName } from '../phone/phone-app.js';
+import type { PhoneStatus, ToneName } from '../phone/phone-app.js';
 import type { CallLogEntry, CallView } from '../call/call-manager.js';
 import type { CallMedia } from '../call/media.js';
 import { MediaEngine } from '../media/engine/engine.js';
@@ -152,7 +152,6 @@ export class PartylineNode {
   #phone: PhoneApp | undefined;
   #tones: TonePlayer | undefined;
   #hal: { keypad: Keypad; hook: HookSwitch; leds: Leds; ringer: Ringer; faults: string[] } | undefined;
-  #phoneExtras = { tone: null as ToneName | null, ringing: false, leds: {} as Record<string, LedState> };
   #soundTest: PartylineNode | undefined;
   #extras: NodeExtras;
   /** Control commands: served on the Unix socket, and later to MQTT and the terminal UI. */
@@ -277,10 +276,10 @@ export class PartylineNode {
     };
     if (this.role === 'ordinary') status.call = this.#calls?.view() ?? null;
     if (this.#phone) {
-      const phone: PhoneStatus & { tone: ToneName | null; ringer: boolean } = { ...this.#phone.status(), tone: this.#phoneExtras.tone, ringer: this.#phoneExtras.ringing };
+      const phone: PhoneStatus & { tone: ToneName | null; ringer: boolean } = { ...this.#phone.status(), tone: this.#tones?.playing ?? null, ringer: this.#hal?.ringer.state === 'ringing' };
       if (this.#hal?.faults.length) Object.assign(phone, { halFaults: [...this.#hal.faults] });
       status.phone = phone;
-      status.leds = { ...this.#phoneExtras.leds };
+      status.leds = this.#hal?.leds.state() ?? {};
     }
     if (this.#soundTest) {
       const inner = this.#soundTest;
@@ -809,28 +808,16 @@ export class PartylineNode {
    * `ctl hook` and `ctl keys`; tones, ringer and LEDs show in `ctl status`.
    */
   #startPhone(calls: CallManager): void {
-    const extras = this.#phoneExtras;
     this.#hal = this.#openHal();
-    const leds = this.#hal.leds;
+    const { leds, ringer } = this.#hal;
     const tones = new TonePlayer({ open: () => this.#toneDevice(), country: () => this.config.phone.toneCountry, log: componentLogger(this.#log, 'phone') });
     this.#tones = tones;
     this.#phone = new PhoneApp(
       {
         calls,
-        tone: (name) => {
-          extras.tone = name;
-          tones.play(name);
-        },
-        ring: (on) => {
-          extras.ringing = on;
-          const ringer = this.#hal?.ringer;
-          if (on) ringer?.start(ringCadence(this.config.phone.toneCountry));
-          else ringer?.stop();
-        },
-        led: (name, state) => {
-          extras.leds[name] = state;
-          leds.set(name, state);
-        },
+        tone: (name) => tones.play(name),
+        ring: (on) => (on ? ringer.start(ringCadence(this.config.phone.toneCountry)) : ringer.stop()),
+        led: (name, state) => leds.set(name, state),
         mute: (muted) => calls.setMute(muted),
         volume: (level) => calls.setVolume(level),
         setTimeout: (fn, ms) => setTimeout(fn, ms),

@@ -21,7 +21,7 @@ import {
   conferenceAddResultSchema,
   conferenceAddSchema,
 } from './messages.js';
-import type { Capabilities, CallInvite, MediaOffer } from './messages.js';
+import type { CANCEL_REASONS, Capabilities, CallInvite, MediaOffer } from './messages.js';
 
 /** What `ctl status` shows of a call (the issue's interface; `state` one of these four). */
 export type CallStateName = 'dialing' | 'ringing' | 'active' | 'held';
@@ -498,7 +498,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     }
   }
 
-  #cancelDevices(leg: Leg, reason: 'cancelled' | 'answered-elsewhere' | 'no-answer' | 'declined-elsewhere', except?: string): void {
+  #cancelDevices(leg: Leg, reason: (typeof CANCEL_REASONS)[number], except?: string): void {
     for (const invited of leg.invited.values()) {
       if (invited.device.deviceId === except || invited.status === 'unreachable' || invited.status === 'busy') continue;
       this.#options.messenger.send(invited.device, { type: T.cancel, body: { call: leg.id, reason } }).catch((err: unknown) => {
@@ -533,10 +533,6 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
       this.#log.info({ from: message.from.user, call: invite.call }, 'incoming call while busy');
       this.#remember({ id: invite.call, peer: message.from.user, direction: 'incoming', outcome: 'busy', reason: 'busy here', startedAt: new Date().toISOString(), durationS: 0, missed: true });
       await progress('busy');
-      return;
-    }
-    if (invite.media.srtp.profile !== this.#options.codec().srtpProfile && !SUPPORTED_PROFILES.has(invite.media.srtp.profile)) {
-      await progress('declined', 'unsupported SRTP profile');
       return;
     }
     const leg = this.#newLeg(invite.call, message.from.user, 'incoming', 'ringing', invite.media.srtp.profile);
@@ -818,8 +814,6 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     this.emit('state', this.view());
   }
 }
-
-const SUPPORTED_PROFILES: ReadonlySet<string> = new Set(['AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32', 'AEAD_AES_128_GCM', 'AEAD_AES_256_GCM']);
 
 function viewState(leg: Leg): CallStateName {
   if (leg.state === 'answering') return 'ringing';

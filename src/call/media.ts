@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { SrtpProfile } from '../media/srtp.js';
-import { SRTP_PROFILES } from '../media/srtp.js';
+import { DEFAULT_DTMF_PAYLOAD_TYPE, DEFAULT_OPUS_PAYLOAD_TYPE, makeSrtpKeyMaterial } from '../media/engine/types.js';
 import type { MediaStreamStats, StreamParams } from '../media/engine/types.js';
 import type { MediaOffer } from './messages.js';
 
@@ -38,19 +38,14 @@ export interface CodecSettings {
   dtx: boolean;
 }
 
-export const OPUS_PAYLOAD_TYPE = 111;
-export const DTMF_PAYLOAD_TYPE = 101;
-
-/** Fresh SRTP master key and salt and SSRC for one leg. */
+/** Fresh SRTP master key and salt (the engine's makeSrtpKeyMaterial) and SSRC for one leg. */
 export function localMedia(settings: CodecSettings): LocalMedia {
-  const profile = SRTP_PROFILES[settings.srtpProfile];
-  const key = randomBytes(profile.masterKeyLength);
-  const salt = randomBytes(profile.masterSaltLength);
+  const { key, salt } = makeSrtpKeyMaterial(settings.srtpProfile);
   return {
     key,
     salt,
     offer: {
-      codec: { name: 'opus', sampleRate: settings.sampleRate, bitrate: settings.bitrate, payloadType: OPUS_PAYLOAD_TYPE, dtmfPayloadType: DTMF_PAYLOAD_TYPE },
+      codec: { name: 'opus', sampleRate: settings.sampleRate, bitrate: settings.bitrate, payloadType: DEFAULT_OPUS_PAYLOAD_TYPE, dtmfPayloadType: DEFAULT_DTMF_PAYLOAD_TYPE },
       srtp: { profile: settings.srtpProfile, key: key.toString('base64'), salt: salt.toString('base64') },
       ssrc: randomBytes(4).readUInt32BE(),
     },
@@ -60,16 +55,13 @@ export function localMedia(settings: CodecSettings): LocalMedia {
 /**
  * The engine's stream parameters: we encode with our codec settings and
  * protect with our key; we open what the peer sends with its key. Both
- * sides use the caller's SRTP profile. Throws when the peer's key does not
- * fit the profile.
+ * sides use the caller's SRTP profile (throws when the peer used another);
+ * the engine checks the keys' lengths against it when the stream is added.
  */
 export function streamParams(local: LocalMedia, remote: MediaOffer, dtx: boolean): CallStreamParams {
-  const profile = SRTP_PROFILES[local.offer.srtp.profile];
+  if (remote.srtp.profile !== local.offer.srtp.profile) throw new Error(`the peer uses ${remote.srtp.profile}, not ${local.offer.srtp.profile}`);
   const key = Buffer.from(remote.srtp.key, 'base64');
   const salt = Buffer.from(remote.srtp.salt, 'base64');
-  if (remote.srtp.profile !== local.offer.srtp.profile || key.length !== profile.masterKeyLength || salt.length !== profile.masterSaltLength) {
-    throw new Error(`the peer's SRTP key does not fit ${local.offer.srtp.profile}`);
-  }
   const { sampleRate, bitrate, payloadType, dtmfPayloadType } = local.offer.codec;
   return {
     codec: { sampleRate, bitrate, payloadType, dtmfPayloadType, dtx },
