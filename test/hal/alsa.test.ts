@@ -65,7 +65,8 @@ describe.skipIf(!availability.ok && !process.env['CI'])('alsa driver on the ALSA
         });
       });
       // Let the writes catch up (unpaced: quickly), then close: quit drains what PortAudio holds.
-      while (alsa.stats().writtenFrames < 2 + frames) await new Promise((r) => setTimeout(r, 5));
+      // Two frames of margin: capture (and play) runs on until close, so the last frame checked below is never the one close cuts.
+      while (alsa.stats().writtenFrames < 2 + frames + 2) await new Promise((r) => setTimeout(r, 5));
       await device.close();
       await device.close();
       // Capture: exactly the infile, frame after frame.
