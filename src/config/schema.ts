@@ -28,6 +28,7 @@ export const SECRET_CONFIG_PATHS: ReadonlySet<string> = new Set([
   'account.password',
   'supernode.soundTest.password',
   'provisioning.mqtt.password',
+  'provisioning.broker.password',
 ]);
 
 // ---- leaf helpers ---------------------------------------------------------
@@ -348,9 +349,12 @@ export const mqttSchema = z
       .refine(isMqttUrl, { error: 'expected an mqtt://, mqtts://, ws:// or wss:// URL' })
       .meta({ format: 'url' })
       .optional()
-      .describe('MQTT broker URL (mqtt://, mqtts://, ws://, wss://). Unset = no provisioning over MQTT.'),
-    username: nonEmpty().optional().describe('MQTT user name.'),
-    password: nonEmpty('a password').optional().describe('MQTT password.'),
+      .describe('MQTT broker URL (mqtt://, mqtts://, ws://, wss://). Unset = a broker found on the LAN by mDNS (_mqtt._tcp) when provisioning.discover and network.mdns are on, else no provisioning over MQTT.'),
+    username: nonEmpty().optional().describe('MQTT user name (with a Mosquitto ACL, one per phone: it confines the phone to its own topics).'),
+    password: nonEmpty('a password').optional().describe('MQTT password. Secret.'),
+    caFile: path()
+      .optional()
+      .describe('mqtts:// and wss://: PEM file of the certificate authority the broker\'s certificate must chain to (default: the system\'s CAs).'),
     topicPrefix: z
       .string({ error: 'expected an MQTT topic prefix without wildcards' })
       .regex(/^[^#+/](?:[^#+]*[^#+/])?$/, { error: 'expected an MQTT topic prefix without wildcards or leading/trailing "/"' })
@@ -359,11 +363,43 @@ export const mqttSchema = z
   })
   .describe('MQTT provisioning client.');
 
+export const brokerSchema = z
+  .strictObject({
+    enabled: z
+      .boolean({ error: 'expected true or false' })
+      .default(false)
+      .describe('Run an embedded MQTT broker (aedes) in this process, for a LAN with no broker: meant for a supernode box. A real broker (Mosquitto) is recommended.'),
+    listen: z
+      .string({ error: 'expected an IP address' })
+      .refine(isIpAddress, { error: 'expected an IP address' })
+      .default('0.0.0.0')
+      .meta({ format: 'ip-address' })
+      .describe('Address the embedded broker listens on.'),
+    port: int(1, 65535).default(1883).describe('TCP port of the embedded broker (plain MQTT).'),
+    username: nonEmpty().optional().describe('When set, clients of the embedded broker must log in with this user name and password.'),
+    password: nonEmpty('a password').optional().describe('Password clients of the embedded broker log in with. Secret.'),
+  })
+  .superRefine((broker, ctx) => {
+    if ((broker.username === undefined) !== (broker.password === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [broker.username === undefined ? 'username' : 'password'], message: 'expected both username and password, or neither' });
+    }
+  })
+  .describe('Embedded MQTT broker (optional).');
+
 export const provisioningSchema = z
   .strictObject({
     mqtt: mqttSchema.prefault({}),
+    discover: z
+      .boolean({ error: 'expected true or false' })
+      .default(true)
+      .describe('With provisioning.mqtt.url unset and network.mdns on: use an MQTT broker announced on the LAN by mDNS (_mqtt._tcp). Anyone on the LAN could announce one: set url (with TLS and an ACL) in production.'),
+    loginTimeoutS: int(2, 3600)
+      .default(60)
+      .describe('After applying a provisioned configuration with an account, seconds the phone has to log in before it returns to the last known good configuration (reported as rolled-back).'),
+    telemetryS: int(0, 86400).default(60).describe('Seconds between telemetry messages (CPU, memory, temperature, uptime, role, supernode, call quality); 0 = none.'),
+    broker: brokerSchema.prefault({}),
   })
-  .describe('Provisioning.');
+  .describe('Provisioning and telemetry over MQTT.');
 
 export const logSchema = z
   .strictObject({
