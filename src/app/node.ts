@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import { cpus, loadavg } from 'node:os';
@@ -88,7 +89,18 @@ export interface NodeExtras {
   audio?: AudioSpec;
   /** Answer incoming calls after this many ms. */
   autoAnswerMs?: number;
+  /** Fields added to `status()` by what runs beside the node (provisioning). */
+  statusExtras?: () => Record<string, unknown>;
 }
+
+/** What a node tells what runs beside it (MQTT events): the handset and the call. Listeners must not throw. */
+export interface NodeEvents {
+  hook: ['off' | 'on'];
+  call: [CallView | null];
+}
+
+/** LED pattern of a phone with no account: the power LED blinks slowly until it is provisioned. */
+export const AWAITING_PROVISIONING_LEDS = { power: 'blink-slow' } as const;
 
 /** What `ctl status` shows: the control API's StatusReport plus overlay details. */
 export interface NodeStatus extends StatusReport {
@@ -156,6 +168,8 @@ export class PartylineNode {
   #extras: NodeExtras;
   /** Control commands: served on the Unix socket, and later to MQTT and the terminal UI. */
   readonly controls: ControlRegistry;
+  /** Handset and call changes (phones), for provisioning's `event/<kind>` topics. */
+  readonly events = new EventEmitter<NodeEvents>();
 
   constructor(config: Config, log: Logger, extras: NodeExtras = {}) {
     this.config = config;
@@ -197,6 +211,12 @@ export class PartylineNode {
   /** Sealed messages to and from other devices (ordinary nodes with a login server key). */
   get messenger(): Messenger | undefined {
     return this.#messenger;
+  }
+
+  /** No call, and the handset down with nothing dialled (a node without a phone is always idle): when provisioning may restart it. */
+  get idle(): boolean {
+    if (this.#calls?.view()) return false;
+    return this.#phone === undefined || this.#phone.status().state === 'idle';
   }
 
   get loggedIn(): boolean {
@@ -279,8 +299,9 @@ export class PartylineNode {
       const phone: PhoneStatus & { tone: ToneName | null; ringer: boolean } = { ...this.#phone.status(), tone: this.#tones?.playing ?? null, ringer: this.#hal?.ringer.state === 'ringing' };
       if (this.#hal?.faults.length) Object.assign(phone, { halFaults: [...this.#hal.faults] });
       status.phone = phone;
-      status.leds = this.#hal?.leds.state() ?? {};
     }
+    if (this.#hal) status.leds = this.#hal.leds.state();
+    if (this.#extras.statusExtras) Object.assign(status, this.#extras.statusExtras());
     if (this.#soundTest) {
       const inner = this.#soundTest;
       status.soundTest = { user: this.config.supernode.soundTest.user ?? '', loggedIn: inner.loggedIn, call: inner.#calls?.view() ?? null };
@@ -476,6 +497,8 @@ export class PartylineNode {
     await this.#startPhoneSocial(identity);
     if (!this.config.account.user) {
       this.#log.info('no account configured (account.user): waiting for provisioning');
+      this.#hal ??= this.#openHal();
+      for (const [name, state] of Object.entries(AWAITING_PROVISIONING_LEDS)) this.#hal.leds.set(name, state);
       return;
     }
     this.#overlay.start();
@@ -829,10 +852,13 @@ export class PartylineNode {
     const phone = this.#phone;
     calls.on('state', (view) => phone.callChanged(view));
     calls.on('ended', (entry) => phone.callEnded(entry));
+    calls.on('state', (view) => this.events.emit('call', view));
     const hal = this.#hal!;
     hal.keypad.on('key', (key) => phone.key(key));
     hal.hook.on('off-hook', () => phone.offHook());
     hal.hook.on('on-hook', () => phone.onHook());
+    hal.hook.on('off-hook', () => this.events.emit('hook', 'off'));
+    hal.hook.on('on-hook', () => this.events.emit('hook', 'on'));
     if (hal.hook.state === 'off-hook') phone.offHook();
   }
 

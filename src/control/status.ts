@@ -53,6 +53,17 @@ export interface PromotionStatus {
   [extra: string]: unknown;
 }
 
+export interface ProvisioningStatus {
+  /** The MQTT broker (password masked), or null when there is none. */
+  broker: string | null;
+  connected: boolean;
+  /** Desired-configuration version in effect; null before the first. */
+  applied: string | number | null;
+  /** Version waiting for the phone to be idle, or being verified. */
+  pending: string | number | null;
+  [extra: string]: unknown;
+}
+
 export interface StatusReport {
   /** The logged-in (or configured) user; null while waiting for provisioning. */
   user: string | null;
@@ -71,4 +82,6 @@ export interface StatusReport {
   /** LED name to its state (`on`, `off`, `blink` ...). */
   leds?: Record<string, string | boolean> | null;
   promotion?: PromotionStatus | null;
+  /** Provisioning over MQTT, when the node runs with it. */
+  provisioning?: ProvisioningStatus | null;
 }
