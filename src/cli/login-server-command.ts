@@ -7,7 +7,7 @@ import { LoginServer } from '../login/server.js';
 import { componentLogger, createRootLogger } from '../system/logging.js';
 import type { LoggingOptions } from '../system/logging.js';
 import { HostPortError, parseHostPort } from '../util/host-port.js';
-import { stopOnSignals } from './start-command.js';
+import { serviceLifecycle, stopOnSignals } from './start-command.js';
 
 /**
  * `partyline login-server …`: the network's one central server.
@@ -72,7 +72,10 @@ Accounts: partyline user add NAME --data DIR`);
         fail('login-server', err);
         return;
       }
-      const log = componentLogger(createRootLogger({ level: settings.level }), 'login-server');
+      const root = createRootLogger({ level: settings.level });
+      const log = componentLogger(root, 'login-server');
+      const service = serviceLifecycle(root);
+      service.startWatchdog();
       let server: LoginServer;
       try {
         server = new LoginServer({
@@ -86,10 +89,12 @@ Accounts: partyline user add NAME --data DIR`);
         await server.start();
       } catch (err) {
         log.error({ code: (err as { code?: string }).code, err: errorMessage(err) }, 'login server failed to start');
+        service.close();
         process.exitCode = 1;
         return;
       }
-      stopOnSignals(log, () => server.stop());
+      service.whenReady(() => ({ ready: true, status: `login server serving on port ${server.port}` }));
+      stopOnSignals(log, () => server.stop(), service);
     });
 
   loginServer.command('key')

@@ -3,8 +3,10 @@ import { PartylineNode } from '../app/node.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, errorMessage } from '../errors.js';
-import { createRootLogger } from '../system/logging.js';
+import { componentLogger, createRootLogger } from '../system/logging.js';
 import type { Logger } from '../system/logging.js';
+import { createServiceNotifier } from '../system/sd-notify.js';
+import { EXIT_GRACE_MS, STOP_DEADLINE_MS, ServiceLifecycle, nodeReadiness } from '../system/service-lifecycle.js';
 
 export interface ConfigOptions {
   config?: string;
@@ -31,8 +33,17 @@ export function loggerFor(config: Config): Logger {
   return createRootLogger({ level: config.log.level, levels: config.log.levels });
 }
 
-/** Stop cleanly on SIGINT/SIGTERM; a second signal exits at once. */
-export function stopOnSignals(log: Logger, stop: () => Promise<void>): void {
+/** systemd readiness, watchdog and stop notifications for a daemon (nothing without $NOTIFY_SOCKET). */
+export function serviceLifecycle(log: Logger): ServiceLifecycle {
+  const serviceLog = componentLogger(log, 'systemd');
+  return new ServiceLifecycle({ notifier: createServiceNotifier({ log: serviceLog }), log: serviceLog });
+}
+
+/**
+ * Stop cleanly on SIGINT/SIGTERM (STOPPING=1 to systemd first); a second
+ * signal exits at once, and so does a stop that outlasts STOP_DEADLINE_MS.
+ */
+export function stopOnSignals(log: Logger, stop: () => Promise<void>, service?: ServiceLifecycle): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -40,11 +51,22 @@ export function stopOnSignals(log: Logger, stop: () => Promise<void>): void {
     }
     stopping = true;
     log.info({ signal }, 'stopping');
+    void service?.stopping();
+    const deadline = setTimeout(() => {
+      log.error({ deadlineMs: STOP_DEADLINE_MS }, 'stop took too long: exiting');
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
     stop().then(
       () => {
+        clearTimeout(deadline);
+        service?.close();
         process.exitCode = process.exitCode ?? 0;
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        setTimeout(() => {
+          log.warn({ resources: process.getActiveResourcesInfo() }, 'still running after stop: exiting');
+          process.exit();
+        }, EXIT_GRACE_MS).unref();
       },
       (err: unknown) => {
         log.error({ err: errorMessage(err) }, 'stop failed');
@@ -65,15 +87,19 @@ export function registerStartCommand(program: Command): void {
       const config = await loadConfigForCli(options);
       if (!config) return;
       const log = loggerFor(config);
+      const service = serviceLifecycle(log);
+      service.startWatchdog();
       const node = new PartylineNode(config, log);
       try {
         await node.start();
       } catch (err) {
         log.error({ code: (err as { code?: string }).code, err: errorMessage(err) }, 'node failed to start');
         await node.stop();
+        service.close();
         process.exitCode = 1;
         return;
       }
-      stopOnSignals(log, () => node.stop());
+      service.whenReady(() => nodeReadiness(node.status()));
+      stopOnSignals(log, () => node.stop(), service);
     });
 }
