@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { registerConfigCommand } from './config-command.js';
 import { registerCtlCommand } from './ctl-command.js';
 import { registerLoginServerCommand } from './login-server-command.js';
+import { registerProvisionCommand } from './provision-command.js';
 import { registerStartCommand } from './start-command.js';
 import { registerUserCommand } from './user-command.js';
 import { registerDemoCommand } from './demo-command.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerUserCommand(program);
   registerCtlCommand(program);
   registerLoginServerCommand(program);
+  registerProvisionCommand(program);
   registerDemoCommand(program);
   return program;
 }

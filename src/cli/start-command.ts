@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { PartylineNode } from '../app/node.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { componentLogger, createRootLogger } from '../system/logging.js';
 import type { Logger } from '../system/logging.js';
+import { ProvisionedNode } from '../provisioning/provisioned-node.js';
 import { createServiceNotifier } from '../system/sd-notify.js';
 import { EXIT_GRACE_MS, STOP_DEADLINE_MS, ServiceLifecycle, nodeReadiness } from '../system/service-lifecycle.js';
 
@@ -89,7 +89,8 @@ export function registerStartCommand(program: Command): void {
       const log = loggerFor(config);
       const service = serviceLifecycle(log);
       service.startWatchdog();
-      const node = new PartylineNode(config, log);
+      // The node, with provisioning over MQTT beside it when a broker is configured (or found).
+      const node = new ProvisionedNode({ config, log, configFile: options.config, logLevel: options.logLevel });
       try {
         await node.start();
       } catch (err) {
