@@ -1,10 +1,10 @@
 /**
- * Checking a desired configuration before anything is written: on its own
- * (the overlay's own schema check: unknown keys, bad values, forbidden keys)
- * and then merged with the phone's configuration file and environment, as
- * the loader will merge it (so an overlay that is fine alone but clashes
- * with the file — a password where the file gives a passwordFile — is
- * rejected too). Every problem is listed; secrets are never echoed.
+ * Checking a desired configuration before anything is written: merged with
+ * the phone's configuration file and environment exactly as the loader will
+ * merge it (unknown keys, bad values, forbidden keys, and rules across keys:
+ * an overlay giving a password where the file gives a passwordFile is
+ * rejected; one giving only a password for the file's user is fine). Every
+ * problem is listed; secrets are never echoed.
  */
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -36,7 +36,8 @@ export function secretsIn(partial: unknown): string[] {
   }
   const url = getAt(partial, ['provisioning', 'mqtt', 'url']);
   if (typeof url === 'string') {
-    const match = /^[a-z]+:\/\/[^:/@]*:([^@/]+)@/i.exec(url);
+    // user:password@ after "//" (or at the start), also in a malformed URL the schema will reject.
+    const match = /(?:^|\/\/)[^:/@\s]*:([^@/\s]+)@/.exec(url);
     if (match?.[1]) found.push(match[1], decodeURIComponent(match[1]));
   }
   return found;
@@ -55,9 +56,9 @@ export function scrub(text: string, secrets: readonly string[]): string {
  */
 export async function checkDesired(partial: unknown, ctx: DesiredCheckContext): Promise<{ errors: string[]; loaded?: LoadedConfig }> {
   const secrets = secretsIn(partial);
-  const own = validateProvisionedOverlay(partial);
-  if (own.length > 0) return { errors: own.map((e) => scrub(e, secrets)) };
-  // Merged as the loader will merge it: through a candidate file the loader reads as the overlay.
+  if (!isPlainObject(partial)) return { errors: validateProvisionedOverlay(partial) };
+  // Checked merged, as the loader will merge it (through a candidate file the loader reads as the overlay), not
+  // alone: a rule across keys may be met by the file (account.password here, account.user there).
   const candidate = join(ctx.stateDir, `.provisioned.candidate.${randomBytes(4).toString('hex')}.yaml`);
   try {
     await writeFileAtomic(candidate, stringify(partial), { mode: 0o600 });
