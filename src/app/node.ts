@@ -50,10 +50,13 @@ import { verifyCredential } from '../crypto/credential.js';
 import type { Link } from '../link/link.js';
 import type { PeerDevice } from '../overlay/route/messenger.js';
 import { CallManager } from '../call/call-manager.js';
-import { assess } from '../overlay/promotion/assessment.js';
-import { SystemCapabilitySource } from '../overlay/promotion/capabilities.js';
-import { PromotionDecider } from '../overlay/promotion/hysteresis.js';
-import type { PromotionDecisionStatus } from '../overlay/promotion/hysteresis.js';
+import { SystemCapabilitySource, ipOf } from '../overlay/promotion/capabilities.js';
+import { PROBE_DEFAULT_BYTES, ReachbackProber, probeThroughSupernode } from '../overlay/promotion/reachback.js';
+import { MdnsDiscovery } from '../overlay/discovery/mdns.js';
+import { LoginServer } from '../login/server.js';
+import { SUPERNODE_POLICIES } from '../config/schema.js';
+import { PromotionManager } from './promotion-manager.js';
+import type { PromotionManagerStatus } from './promotion-manager.js';
 import { PhoneApp } from '../phone/phone-app.js';
 import { TonePlayer } from '../phone/tone-player.js';
 import { openAudioDevice } from '../../hal/audio/index.js';
@@ -109,6 +112,8 @@ export interface NodeStatus extends StatusReport {
   overlay: { state: string; lastError: string | null; alternates: string[] };
   credential: { expires: string; via: string | null } | null;
   nat: { type: string; publicAddress: string | null; reason?: string | null; checkedAt?: string | null };
+  /** A phone that promoted itself: its supernode side (own port and device key). */
+  promoted?: { address: string | null; since: string; attachedNodes: number; peers: number };
   /** Supernodes only. */
   attachedNodes?: number;
   peers?: number;
@@ -158,9 +163,13 @@ export class PartylineNode {
   #presence: PresenceService | undefined;
   #mailbox: MailboxService | undefined;
   #calls: CallManager | undefined;
-  #promotion: PromotionDecider | undefined;
-  #promotionTimer: NodeJS.Timeout | undefined;
-  #checkingPromotion = false;
+  #promotion: PromotionManager | undefined;
+  /** The supernode side of a phone that promoted itself: a supernode node in this process, on its own port and key. */
+  #promoted: PartylineNode | undefined;
+  #promotedSince = 0;
+  #prober: ReachbackProber | undefined;
+  #mdns: MdnsDiscovery | undefined;
+  #loginServer: LoginServer | undefined;
   #phone: PhoneApp | undefined;
   #tones: TonePlayer | undefined;
   #hal: { keypad: Keypad; hook: HookSwitch; leds: Leds; ringer: Ringer; faults: string[] } | undefined;
@@ -234,6 +243,7 @@ export class PartylineNode {
     this.#startedAt = Date.now();
 
     await this.#openHostCache();
+    if (this.config.loginServer.enabled) await this.#startLoginServer();
     this.#credentials = this.#credentialKeeper(identity);
     await this.#credentials.load();
 
@@ -251,7 +261,11 @@ export class PartylineNode {
     clearTimeout(this.#loginTimer);
     clearInterval(this.#natTimer);
     clearInterval(this.#publishTimer);
-    clearTimeout(this.#promotionTimer);
+    await this.#promotion?.stop();
+    // A promoted phone's supernode side hands over first, while this phone is still attached elsewhere.
+    await this.#stopPromoted('shutting down');
+    await this.#mdns?.stop();
+    await this.#handOver();
     await this.#soundTest?.stop().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'stopping the sound-test service failed'));
     await this.#calls?.close().catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'ending calls failed'));
     await this.#tones?.close();
@@ -270,6 +284,7 @@ export class PartylineNode {
     this.#servers = [];
     await this.#udp?.stop();
     await this.#saver?.stop();
+    await this.#loginServer?.stop();
     this.#log.info('node stopped');
   }
 
@@ -306,7 +321,17 @@ export class PartylineNode {
       const inner = this.#soundTest;
       status.soundTest = { user: this.config.supernode.soundTest.user ?? '', loggedIn: inner.loggedIn, call: inner.#calls?.view() ?? null };
     }
-    if (this.#promotion) status.promotion = this.#promotion.status() satisfies PromotionDecisionStatus;
+    if (this.#promotion) status.promotion = this.#promotion.status() satisfies PromotionManagerStatus;
+    const promoted = this.#promoted;
+    if (promoted) {
+      status.role = 'supernode';
+      status.promoted = {
+        address: promoted.#selfInfo(promoted.identity)?.address ?? null,
+        since: new Date(this.#promotedSince).toISOString(),
+        attachedNodes: promoted.#service?.attachedCount ?? 0,
+        peers: promoted.#peers?.size ?? 0,
+      };
+    }
     if (this.#service) status.attachedNodes = this.#service.attachedCount;
     if (this.#relay) status.relay = this.#relay.stats();
     if (this.#peers) status.peers = this.#peers.size;
@@ -495,6 +520,7 @@ export class PartylineNode {
     this.#natTimer = setInterval(() => this.#classifyNat(), 5 * 60_000);
     this.#natTimer.unref();
     await this.#startPhoneSocial(identity);
+    this.#browseForSupernodes();
     if (!this.config.account.user) {
       this.#log.info('no account configured (account.user): waiting for provisioning');
       this.#hal ??= this.#openHal();
@@ -521,8 +547,13 @@ export class PartylineNode {
       peerLinks: this.config.supernode.peerLinks,
       keepAliveS: this.config.network.keepAliveS,
       onStunDelegate: (packet, client) => this.#udp?.answerOnBehalf(packet, { address: client.host, port: client.port }),
-      onPeer: (info) => this.#index?.contactsFromPeers([info]),
+      onPeer: (info) => {
+        this.#index?.contactsFromPeers([info]);
+        // A new supernode (one that just promoted itself, say): tell attached nodes soon, not at the next 30 s gossip.
+        this.#service?.gossipSoon();
+      },
     });
+    this.#prober = new ReachbackProber({ log: componentLogger(log, 'reachback') });
     this.#service = new SupernodeService({
       network: this.config.network.name,
       log,
@@ -535,6 +566,7 @@ export class PartylineNode {
       tunnels: new LoginTunnelRelay({ loginServer: loginServer.address ? parseHostPort(loginServer.address) : undefined, log }),
       indexLinks: (peerLink) => (this.#index ? this.#index.accept(peerLink) : peerLink.link.close()),
       onNodeAttached: (link, credential) => {
+        this.#prober?.serveNode(link);
         this.#index?.serveNode(link, credential);
         this.#router?.serveNode(link, credential);
         this.#presence?.serveNode(link, credential);
@@ -566,6 +598,7 @@ export class PartylineNode {
     else log.warn('global index not started: it needs an advertised address and network.loginServer.publicKey');
     if (!advertised.info) log.warn('supernode.advertise is not set and node.listen is not a specific address: other supernodes cannot be told where this one is');
     this.#peers.start();
+    this.#announce(advertised.info);
     this.#loginLoop(1000);
     if (advertised.info) await this.#startSoundTest(advertised.info.address);
     else if (this.config.supernode.soundTest.user) log.warn('sound-test service not started: it needs the supernode\'s advertised address');
@@ -592,6 +625,7 @@ export class PartylineNode {
       },
       supernode: { ...this.config.supernode, policy: 'never', ports: [], soundTest: { delayMs: settings.delayMs } },
       calls: { ...this.config.calls, autoAnswer: true },
+      loginServer: { ...this.config.loginServer, enabled: false },
     };
     const inner = new PartylineNode(config, componentLogger(this.#log, 'sound-test'), {
       audio: { driver: 'echo', sampleRate: this.config.hal.audio.sampleRate, delayMs: settings.delayMs },
@@ -767,36 +801,157 @@ export class PartylineNode {
   }
 
   /**
-   * Whether this node could be a supernode, and why not (`ctl status`
-   * `promotion`): a first check 10 s after start, then every 5 min. The
-   * assessment and its hysteresis are in src/overlay/promotion/; the
-   * reachback and bandwidth probes and the role switch itself are not built
-   * yet, so `auto` never finds a node eligible and a node keeps its role.
+   * Supernode promotion (`ctl status` → `promotion`; src/app/promotion-manager.ts):
+   * checks every `supernode.checkIntervalS`, the reach-back and bandwidth
+   * probe through the current supernode, and the role switch — a phone
+   * that promotes keeps being a phone and starts its supernode side beside
+   * it (#promote); demotion hands that side's nodes and records over.
    */
   #startPromotionChecks(): void {
-    const settings = this.config.supernode;
-    const decider = new PromotionDecider({ policy: settings.policy, promoteAfterS: settings.promoteAfterS, demoteAfterS: settings.demoteAfterS, now: Date.now, role: this.role });
-    this.#promotion = decider;
-    const source = new SystemCapabilitySource();
-    const check = async (): Promise<void> => {
-      if (this.#stopped || this.#checkingPromotion) return;
-      this.#checkingPromotion = true;
-      try {
-        const capabilities = await source.read();
-        const facts = { policy: this.config.supernode.policy, nat: { type: this.#nat.type, publicAddress: this.#nat.publicAddress }, reachback: null, bandwidth: null, uptimeS: (Date.now() - this.#startedAt) / 1000, capabilities };
-        const action = decider.update(assess(facts, this.config.supernode, Date.now()));
-        if (action !== 'none') this.#log.info({ action, reasons: decider.status().reasons }, 'promotion check says so; the role switch is not built yet: the node keeps its role');
-      } catch (err) {
-        this.#log.warn({ err: errorMessage(err) }, 'promotion check failed');
-      } finally {
-        this.#checkingPromotion = false;
-      }
-      if (this.#stopped) return;
-      this.#promotionTimer = setTimeout(() => void check(), 5 * 60_000);
-      this.#promotionTimer.unref();
+    this.#promotion = new PromotionManager({
+      settings: () => this.config.supernode,
+      log: componentLogger(this.#log, 'promotion'),
+      capabilities: new SystemCapabilitySource(),
+      nat: () => ({ type: this.#nat.type, publicAddress: this.#nat.publicAddress }),
+      uptimeS: () => (Date.now() - this.#startedAt) / 1000,
+      fixedSupernode: this.role === 'supernode',
+      probe: () => this.#probeReachback(),
+      promote: () => this.#promote(),
+      demote: (reason) => this.#stopPromoted(reason),
+    });
+    this.#promotion.start();
+    this.controls.register('promotion', {
+      args: z.object({ policy: z.enum(SUPERNODE_POLICIES).optional() }).strict(),
+      describe: 'promotion status; with a policy (auto, never, always), set it for this run and check at once',
+      handler: async (args) => {
+        const promotion = this.#promotion!;
+        return args.policy ? promotion.setPolicy(args.policy) : promotion.status();
+      },
+    });
+  }
+
+  /** The port a promoted phone serves on: supernode.port, else the phone's port + 1. */
+  #supernodePort(): number {
+    return this.config.supernode.port || this.port + 1;
+  }
+
+  #probeReachback(): ReturnType<typeof probeThroughSupernode> | undefined {
+    const link = this.#overlay?.link;
+    const attached = this.#overlay?.supernode;
+    if (!link || !attached) return undefined;
+    return probeThroughSupernode({
+      link,
+      supernode: attached.address,
+      host: this.config.node.listen,
+      port: this.#supernodePort(),
+      bytes: PROBE_DEFAULT_BYTES,
+      log: componentLogger(this.#log, 'promotion'),
+    });
+  }
+
+  /**
+   * Become a supernode while staying a phone: a supernode node in this
+   * process (its own device key and state under <stateDir>/supernode, the
+   * same account, port #supernodePort at the public address), joining the
+   * supernodes this phone knows; its peers add it to their host caches and
+   * pass it on to their nodes.
+   */
+  async #promote(): Promise<void> {
+    if (this.#promoted || this.#stopped) return;
+    const publicIp = this.#nat.publicAddress ? ipOf(this.#nat.publicAddress) : undefined;
+    if (!publicIp) throw new PartylineError('ERR_PROMOTE', 'no public address known');
+    const port = this.#supernodePort();
+    const dir = join(this.config.node.stateDir, 'supernode');
+    const known = this.#hostCache?.best(20, Date.now()).map((e) => e.address) ?? [];
+    const attached = this.#overlay?.supernode?.address;
+    const bootstrap = [...new Set([...(attached ? [attached] : []), ...known, ...this.config.network.bootstrap])];
+    const config: Config = {
+      ...this.config,
+      node: { ...this.config.node, stateDir: dir, port, control: join(dir, 'control.sock') },
+      network: { ...this.config.network, bootstrap },
+      supernode: { ...this.config.supernode, policy: 'always', advertise: formatHostPort({ host: publicIp, port }), soundTest: { delayMs: this.config.supernode.soundTest.delayMs } },
+      loginServer: { ...this.config.loginServer, enabled: false },
     };
-    this.#promotionTimer = setTimeout(() => void check(), 10_000);
-    this.#promotionTimer.unref();
+    const inner = new PartylineNode(config, componentLogger(this.#log, 'supernode-side'));
+    try {
+      await inner.start();
+    } catch (err) {
+      await inner.stop().catch(() => undefined);
+      throw err;
+    }
+    this.#promoted = inner;
+    this.#promotedSince = Date.now();
+  }
+
+  /** Demotion or shutdown: the supernode side hands over its nodes and records, then stops. */
+  async #stopPromoted(reason: string): Promise<void> {
+    const inner = this.#promoted;
+    if (!inner) return;
+    this.#promoted = undefined;
+    this.#log.info({ reason }, 'supernode side stepping down');
+    await inner.stop();
+  }
+
+  /**
+   * A supernode stepping down (shutdown, demotion): give its index records
+   * to the next closest supernodes, then move its attached nodes to other
+   * supernodes before their links close — they keep their credentials.
+   */
+  async #handOver(): Promise<void> {
+    if (!this.#service) return;
+    await this.#index?.handOver(2_000).catch((err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'index hand-over failed'));
+    await this.#service.leave(3_000);
+  }
+
+  /** The login server in this process (loginServer.enabled: the supernode box); this node uses it unless network.loginServer says otherwise. */
+  async #startLoginServer(): Promise<void> {
+    const settings = this.config.loginServer;
+    const { host, port } = parseHostPort(settings.listen);
+    const server = new LoginServer({
+      dataDir: settings.dataDir ?? join(this.config.node.stateDir, 'login'),
+      host,
+      port,
+      network: this.config.network.name,
+      credentialTtlMs: Math.round(settings.credentialHours * 3_600_000),
+      log: componentLogger(this.#log, 'login-server'),
+    });
+    await server.start();
+    this.#loginServer = server;
+    const own = this.config.network.loginServer;
+    const local = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+    this.config.network.loginServer = {
+      ...own,
+      address: own.address ?? formatHostPort({ host: local, port: server.port }),
+      publicKey: own.publicKey ?? server.publicKey,
+    };
+  }
+
+  /** mDNS (network.mdns): a supernode announces itself, and its login server when it runs one. */
+  #announce(info: SupernodeInfo | undefined): void {
+    if (!this.config.network.mdns || !info) return;
+    const mdns = (this.#mdns ??= new MdnsDiscovery({ log: componentLogger(this.#log, 'mdns'), network: this.config.network.name }));
+    const name = this.config.node.name ?? `partyline ${this.identity.deviceId.slice(0, 8)}`;
+    mdns.announce({ role: 'supernode', network: this.config.network.name, port: parseHostPort(info.address).port, key: this.identity.noise.publicKey.toString('base64'), name });
+    if (this.#loginServer) mdns.announce({ role: 'login', network: this.config.network.name, port: this.#loginServer.port, key: this.#loginServer.publicKey, name: `${name} login` });
+  }
+
+  /** mDNS: a phone that knows no supernode (empty host cache, no bootstrap) looks for one on the LAN. */
+  #browseForSupernodes(): void {
+    if (!this.config.network.mdns || (this.#hostCache?.size ?? 0) > 0) return;
+    const mdns = (this.#mdns ??= new MdnsDiscovery({ log: componentLogger(this.#log, 'mdns'), network: this.config.network.name }));
+    mdns.browse('supernode', (found) => {
+      const cache = this.#hostCache;
+      if (!cache || this.#stopped) return;
+      try {
+        const added = cache.add({ address: found.address, publicKey: found.key }, 'mdns', Date.now());
+        if (added.status === 'rejected') return;
+        this.#log.info({ address: found.address, name: found.name }, 'found a supernode on the LAN (mDNS)');
+        this.#saver?.schedule();
+        this.#overlay?.retryNow();
+      } catch (err) {
+        this.#log.debug({ address: found.address, err: errorMessage(err) }, 'ignored an mDNS answer');
+      }
+    });
   }
 
   /** Calls on a phone: needs the messenger and media paths (so the login server key). */
@@ -1092,7 +1247,10 @@ export class PartylineNode {
     if (this.config.supernode.advertise) return { address: this.config.supernode.advertise, publicKey, ...extra };
     const { listen } = this.config.node;
     const specific = (isIPv4(listen) && listen !== '0.0.0.0') || (isIPv6(listen) && listen !== '::');
-    return specific ? { address: formatHostPort({ host: listen, port: this.port }), publicKey, ...extra } : undefined;
+    if (specific) return { address: formatHostPort({ host: listen, port: this.port }), publicKey, ...extra };
+    // Listening on every interface: the first interface address (a LAN box, a server with its public address on eth0).
+    const host = defaultHostAddresses()[0];
+    return host ? { address: formatHostPort({ host, port: this.port }), publicKey, ...extra } : undefined;
   }
 
   /** Bind `node.port` (or the port chosen at first start, kept in node.json, or choose one now) and any extra ports. */

@@ -176,7 +176,7 @@ export const supernodeSchema = z
       .describe('Extra TCP ports to listen on as a supernode, e.g. [443, 80] for clients behind strict firewalls.'),
     advertise: hostPort()
       .optional()
-      .describe('Address ("host:port") other nodes should use to reach this supernode. Default: node.listen and the port when listen is a specific address, else the address peers observe.'),
+      .describe('Address ("host:port") other nodes should use to reach this supernode. Default: node.listen and the port when listen is a specific address, else the first IPv4 address of a network interface.'),
     stunAltPort: int(0, 65535)
       .default(0)
       .describe('Second UDP port for STUN change-port answers (RFC 5780, advertised in OTHER-ADDRESS), used in NAT classification. 0 = any free port.'),
@@ -233,6 +233,12 @@ export const supernodeSchema = z
     demoteAfterS: int(0, Number.MAX_SAFE_INTEGER)
       .default(600)
       .describe('Policy auto: seconds the promotion checks must fail without a break before a supernode hands over and steps down.'),
+    checkIntervalS: int(1, 86400)
+      .default(300)
+      .describe('Policy auto: seconds between promotion checks (the first comes 10 s after start, or sooner when this is shorter).'),
+    port: int(0, 65535)
+      .default(0)
+      .describe('Policy auto: TCP and UDP port a phone that promotes itself serves other nodes on (its supernode side runs beside the phone with its own device key); 0 = the phone\'s port + 1. The reach-back probe checks this port.'),
   })
   .describe('Supernode role and promotion.');
 
@@ -342,6 +348,20 @@ export const callsSchema = z
   })
   .describe('Calls.');
 
+export const loginServerServiceSchema = z
+  .strictObject({
+    enabled: z.boolean({ error: 'expected true or false' }).default(false).describe('Run the login server inside this process (the supernode box). Accounts: partyline user add NAME --data <dataDir>.'),
+    dataDir: path().optional().describe('Login server data directory (accounts.db, login-key.json). Default: <node.stateDir>/login.'),
+    listen: hostPort().default('0.0.0.0:5061').describe('TCP address the login server accepts Noise links on.'),
+    credentialHours: z
+      .number({ error: 'expected a number of hours 0.1..168' })
+      .min(0.1, { error: 'expected a number of hours 0.1..168' })
+      .max(168, { error: 'expected a number of hours 0.1..168' })
+      .default(8)
+      .describe('How long a credential the login server signs is valid, in hours.'),
+  })
+  .describe('The login server run by this process (supernode box). When enabled and network.loginServer is unset, the node uses it: its address and key.');
+
 export const mqttSchema = z
   .strictObject({
     url: z
@@ -420,6 +440,7 @@ export const configSchema = z.strictObject({
   phone: phoneSchema.prefault({}),
   calls: callsSchema.prefault({}),
   provisioning: provisioningSchema.prefault({}),
+  loginServer: loginServerServiceSchema.prefault({}),
   log: logSchema.prefault({}),
 });
 

@@ -6,7 +6,7 @@ import type { Logger } from '../system/logging.js';
 import type { CredentialKeeper } from './credential-keeper.js';
 import { isFinalLoginError } from './credential-keeper.js';
 import { candidatesFrom, raceConnect } from './fast-attach.js';
-import type { ConnectCandidate } from './fast-attach.js';
+import type { ConnectCandidate, RaceResult } from './fast-attach.js';
 import type { HostCache } from './host-cache.js';
 import { Attach, Leaving, Supernodes } from './messages.js';
 import type { SupernodeInfo } from './messages.js';
@@ -76,6 +76,7 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
   /** Supernodes that refused us recently: address → until (epoch ms). */
   #avoid = new Map<string, number>();
   #wakeAfterDetach = false;
+  #moving = false;
 
   constructor(options: OverlayClientOptions) {
     super();
@@ -116,6 +117,14 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
     renew.unref();
     alternates.unref();
     this.#timers.push(renew, alternates);
+  }
+
+  /** A supernode was just found (mDNS): when waiting to retry, try now. */
+  retryNow(): void {
+    if (this.#state === 'waiting' || this.#state === 'connecting') {
+      this.#retryMs = RETRY_MIN_MS;
+      this.#wake?.();
+    }
   }
 
   async stop(): Promise<void> {
@@ -192,25 +201,13 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
     });
     const { link, candidate } = result;
     this.#link = link;
-    this.#options.hostCache.recordSuccess(candidate.address, result.handshakeMs, this.#now());
-    this.#options.hostCache.add({ address: candidate.address, publicKey: link.channel.remoteStaticKey.toString('base64') }, 'self', this.#now());
-    this.#options.onHostCacheChange();
     try {
       const credentials = this.#options.credentials;
       if (!credentials.current()) {
         this.#state = 'logging-in';
         await credentials.login({ via: link, supernode: candidate.address, signal });
       }
-      const answer = await link.request(Attach, { credential: { ...credentials.current()! } }, { timeoutMs: 5000, signal });
-      if (link.closed) throw new PartylineError('ERR_LINK_CLOSED', `supernode ${candidate.address} closed the link right after attaching`);
-      this.#keepAliveS = answer.keepAliveS;
-      this.#learn(answer.supernodes, candidate.address);
-      this.#attached = { address: candidate.address, deviceId: result.peer.deviceId, rttMs: result.handshakeMs, since: this.#now() };
-      this.#state = 'attached';
-      link.once('close', () => this.#onDetached(link));
-      this.#startKeepAlive(link);
-      this.#log.info({ supernode: candidate.address, via: result.endpoint, ms: this.#now() - started, observed: answer.observed }, 'attached to supernode');
-      this.emit('attached', this.#attached);
+      await this.#attachOn(result, started, signal);
     } catch (err) {
       link.close();
       this.#link = undefined;
@@ -225,13 +222,76 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
     }
   }
 
+  /** Attach on a connected link with the credential this node holds; on success it becomes the current link. */
+  async #attachOn(result: RaceResult, started: number, signal: AbortSignal): Promise<void> {
+    const { link, candidate } = result;
+    this.#options.hostCache.recordSuccess(candidate.address, result.handshakeMs, this.#now());
+    this.#options.hostCache.add({ address: candidate.address, publicKey: link.channel.remoteStaticKey.toString('base64') }, 'self', this.#now());
+    this.#options.onHostCacheChange();
+    const answer = await link.request(Attach, { credential: { ...this.#options.credentials.current()! } }, { timeoutMs: 5000, signal });
+    if (link.closed) throw new PartylineError('ERR_LINK_CLOSED', `supernode ${candidate.address} closed the link right after attaching`);
+    this.#keepAliveS = answer.keepAliveS;
+    this.#link = link;
+    this.#learn(answer.supernodes, candidate.address);
+    this.#attached = { address: candidate.address, deviceId: result.peer.deviceId, rttMs: result.handshakeMs, since: this.#now() };
+    this.#state = 'attached';
+    link.once('close', () => this.#onDetached(link));
+    this.#startKeepAlive(link);
+    this.#log.info({ supernode: candidate.address, via: result.endpoint, ms: this.#now() - started, observed: answer.observed }, 'attached to supernode');
+    this.emit('attached', this.#attached);
+  }
+
   #handlers(link: Link): void {
     link.onNotice(Supernodes, (body) => this.#learn(body.supernodes, this.#attached?.address));
     link.onNotice(Leaving, (body) => {
       this.#log.info({ supernode: this.#attached?.address }, 'supernode is leaving');
       this.#alternates = body.supernodes.filter((s) => s.address !== this.#attached?.address).slice(0, ALTERNATES);
       this.#learn(body.supernodes, this.#attached?.address);
+      if (this.#link === link) this.#moveAway(link);
     });
+  }
+
+  /**
+   * The supernode is stepping down: attach to an alternate first, then let
+   * go of the old link (make before break), so the node stays attached and
+   * logged in throughout. When no alternate takes it, the old link's close
+   * leads to the usual re-attach.
+   */
+  #moveAway(old: Link): void {
+    if (this.#moving || !this.#options.credentials.current()) return;
+    const leaving = this.#attached?.address;
+    const cache = this.#options.hostCache;
+    const entries = this.#alternates.map((a) => cache.get(a.address)).filter((e) => e !== undefined);
+    if (entries.length === 0) return;
+    this.#moving = true;
+    const started = this.#now();
+    const signal = this.#abort.signal;
+    raceConnect(candidatesFrom(entries), {
+      identity: this.#options.identity,
+      network: this.#options.network,
+      log: this.#log,
+      parallel: this.#options.parallel ?? 6,
+      signal,
+      setup: (link) => this.#handlers(link),
+    })
+      .then(async (result) => {
+        if (this.#stopped() || this.#link !== old) {
+          result.link.close();
+          return;
+        }
+        try {
+          await this.#attachOn(result, started, signal);
+        } catch (err) {
+          result.link.close();
+          throw err;
+        }
+        this.#log.info({ from: leaving, to: result.candidate.address, ms: this.#now() - started }, 'moved to another supernode before the old one left');
+        old.close();
+      })
+      .catch((err: unknown) => this.#log.warn({ from: leaving, err: errorMessage(err) }, 'could not move to another supernode ahead of its leaving'))
+      .finally(() => {
+        this.#moving = false;
+      });
   }
 
   #learn(infos: readonly SupernodeInfo[], current: string | undefined): void {

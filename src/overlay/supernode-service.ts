@@ -65,6 +65,8 @@ export class SupernodeService {
   #gossipTimer: NodeJS.Timeout | undefined;
   #deadlineTimer: NodeJS.Timeout | undefined;
   #running = false;
+  #leaving = false;
+  #gossipSoon: NodeJS.Timeout | undefined;
   #now: () => number;
 
   constructor(options: SupernodeServiceOptions) {
@@ -101,6 +103,45 @@ export class SupernodeService {
     this.#gossipTimer.unref();
   }
 
+  /** Push the supernode list to attached nodes soon (a new peer joined); several calls within a second make one push. */
+  gossipSoon(): void {
+    if (!this.#running || this.#gossipSoon) return;
+    this.#gossipSoon = setTimeout(() => {
+      this.#gossipSoon = undefined;
+      if (this.#running) this.#gossip();
+    }, 1000);
+    this.#gossipSoon.unref();
+  }
+
+  /**
+   * Step down gracefully (demotion, shutdown): refuse new nodes, tell the
+   * attached ones where to go (`leaving` with other supernodes), give them
+   * up to `timeoutMs` to attach there and close their links themselves —
+   * they keep their credentials, so nobody logs in again — then stop.
+   * Returns how many nodes left by themselves and how many were cut off.
+   */
+  async leave(timeoutMs: number): Promise<{ moved: number; cut: number }> {
+    if (!this.#running) return { moved: 0, cut: 0 };
+    this.#leaving = true;
+    const others = this.#options.peers.list(10, this.#options.self()?.address);
+    const before = this.#attached.size;
+    if (others.length > 0) {
+      for (const node of this.#attached.values()) {
+        try {
+          node.link.notify(Leaving, { supernodes: others });
+        } catch (err) {
+          this.#log.debug({ err: errorMessage(err) }, 'cannot tell node we are leaving');
+        }
+      }
+      const deadline = this.#now() + timeoutMs;
+      while (this.#attached.size > 0 && this.#now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const cut = this.#attached.size;
+    this.#log.info({ moved: before - cut, cut, alternates: others.length }, 'handed attached nodes over');
+    this.stop();
+    return { moved: before - cut, cut };
+  }
+
   /** Hand attached nodes the addresses of other supernodes, then close their links. */
   stop(): void {
     if (!this.#running) return;
@@ -108,6 +149,7 @@ export class SupernodeService {
     clearInterval(this.#sweepTimer);
     clearInterval(this.#gossipTimer);
     clearInterval(this.#deadlineTimer);
+    clearTimeout(this.#gossipSoon);
     const others = this.#options.peers.list(10, this.#options.self()?.address);
     for (const node of this.#attached.values()) {
       try {
@@ -123,7 +165,7 @@ export class SupernodeService {
 
   /** A new Noise link from a node or a supernode (LinkServer.onLink). */
   accept({ link, peer }: PeerLink): void {
-    if (!this.#running) {
+    if (!this.#running || this.#leaving) {
       link.close();
       return;
     }

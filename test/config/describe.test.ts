@@ -48,6 +48,6 @@ describe('describeSchema', () => {
   it('exports a JSON Schema that forbids unknown keys', () => {
     const schema = configJsonSchema();
     expect(schema.additionalProperties).toBe(false);
-    expect(Object.keys(schema.properties as object)).toEqual(['node', 'network', 'account', 'supernode', 'hal', 'phone', 'calls', 'provisioning', 'log']);
+    expect(Object.keys(schema.properties as object)).toEqual(['node', 'network', 'account', 'supernode', 'hal', 'phone', 'calls', 'provisioning', 'loginServer', 'log']);
   });
 });

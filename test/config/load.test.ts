@@ -77,7 +77,7 @@ describe('loadConfig', () => {
   it('rejects unknown keys, even with an empty value, and suggests the right one', () => {
     expect(validateConfigText('node:\n  prot: 5060\nnetwrok:\n', 'typo.yaml')).toEqual([
       'typo.yaml:2:3: node.prot: expected one of the keys name | stateDir | listen | port | control, got unknown key "prot" (did you mean "port"?)',
-      'typo.yaml:3:1: netwrok: expected one of the keys node | network | account | supernode | hal | phone | calls | provisioning | log, got unknown key "netwrok" (did you mean "network"?)',
+      'typo.yaml:3:1: netwrok: expected one of the keys node | network | account | supernode | hal | phone | calls | provisioning | loginServer | log, got unknown key "netwrok" (did you mean "network"?)',
     ]);
   });
 

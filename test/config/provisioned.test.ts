@@ -64,7 +64,7 @@ describe('provisioned overlay', () => {
       'node.stateDir: expected no node.stateDir in a provisioned overlay, got "/elsewhere"',
       'node.port: expected an integer 0..65535, got -1',
       'network.bootstrap[0]: expected "host:port", got "10.0.0.1"',
-      'accout: expected one of the keys node | network | account | supernode | hal | phone | calls | provisioning | log, got unknown key "accout" (did you mean "account"?)',
+      'accout: expected one of the keys node | network | account | supernode | hal | phone | calls | provisioning | loginServer | log, got unknown key "accout" (did you mean "account"?)',
     ]);
     expect(await readFile(provisionedOverlayPath(dir), 'utf8')).toBe(before);
     expect(await readdir(dir)).toEqual(['provisioned.yaml']);

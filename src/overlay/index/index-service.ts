@@ -223,6 +223,30 @@ export class IndexService {
     if (this.#options.seeds) this.#tick();
   }
 
+  /**
+   * Before this supernode steps down (demotion, shutdown): store every
+   * record it holds at the k closest other supernodes it knows, so the
+   * index keeps k copies without waiting for the others' repair. Bounded by
+   * `timeoutMs`; returns how many users and STOREs it handed over.
+   */
+  async handOver(timeoutMs: number): Promise<{ users: number; stores: number }> {
+    if (!this.#running) return { users: 0, stores: 0 };
+    const now = this.#now();
+    const actions: IndexAction[] = [];
+    let users = 0;
+    for (const entry of this.node.store.users()) {
+      const records = this.node.store.get(entry.user, now);
+      if (records.length === 0) continue;
+      users++;
+      for (const to of this.node.table.closest(entry.key, this.node.k)) actions.push({ type: 'store', to, user: entry.user, records });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#exec(actions), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    this.#log.info({ users, stores: actions.length }, 'index records handed over');
+    return { users, stores: actions.length };
+  }
+
   /** Close index links and stop maintenance. Node links stay open (the SupernodeService owns them) but are no longer served. */
   stop(): void {
     if (!this.#running) return;
