@@ -45,6 +45,8 @@ export interface PromotionManagerStatus extends PromotionDecisionStatus {
 }
 
 const FIRST_CHECK_MS = 10_000;
+/** After a failed or refused probe, the next one no sooner than this. */
+const PROBE_RETRY_MS = 10 * 60_000;
 
 export class PromotionManager {
   readonly #options: PromotionManagerOptions;
@@ -140,7 +142,7 @@ export class PromotionManager {
         capabilities,
       });
       let assessment = assess(facts(), settings, this.#now());
-      if (this.#policy === 'auto' && this.#decider.role === 'ordinary' && this.#needsProbe(assessment)) {
+      if (this.#policy === 'auto' && this.#decider.role === 'ordinary' && this.#needsProbe(assessment, settings)) {
         await this.#runProbe();
         assessment = assess(facts(), settings, this.#now());
       }
@@ -153,13 +155,19 @@ export class PromotionManager {
     }
   }
 
-  /** Only the probe's checks fail (or are stale), and the last attempt was not a moment ago. */
-  #needsProbe(assessment: Assessment): boolean {
+  /**
+   * Probe when the local checks pass and a reach-back or bandwidth result
+   * is missing or stale — not when it was measured and fell short (that
+   * stands until it is stale: probes are rare by design). A failed or
+   * refused probe waits PROBE_RETRY_MS.
+   */
+  #needsProbe(assessment: Assessment, settings: SupernodeConfig): boolean {
     const local = assessment.checks.filter((c) => c.name !== 'reachback' && c.name !== 'bandwidth');
-    const remote = assessment.checks.filter((c) => c.name === 'reachback' || c.name === 'bandwidth');
-    if (!local.every((c) => c.ok) || remote.every((c) => c.ok)) return false;
-    // A failed or refused probe is retried no sooner than a minute later (the supernode limits it too).
-    return this.#now() - this.#probeFailedAt >= 60_000;
+    if (!local.every((c) => c.ok)) return false;
+    const now = this.#now();
+    const stale = (at: number | undefined, maxAgeS: number): boolean => at === undefined || now - at > maxAgeS * 1000;
+    const wanted = stale(this.#reachback?.at, settings.reachbackMaxAgeS) || stale(this.#bandwidth?.at, settings.bandwidthMaxAgeS);
+    return wanted && now - this.#probeFailedAt >= PROBE_RETRY_MS;
   }
 
   async #runProbe(): Promise<void> {

@@ -12,6 +12,7 @@ import type { NodeIndexSearchResponse } from '../overlay/index/node-messages.js'
 import { probeSubcommand } from './ctl-probe.js';
 import { CALL_SUBCOMMANDS } from './ctl-call.js';
 import { PHONE_SUBCOMMANDS } from './ctl-phone.js';
+import { promotionSubcommand } from './ctl-promotion.js';
 import { buddiesSubcommand, buddySubcommand, messageSubcommand, messagesSubcommand, presenceSubcommand } from './ctl-social.js';
 
 /**
@@ -117,7 +118,7 @@ export function registerCtlCommand(program: Command, io: CtlIo = processIo()): C
   defineCtlSubcommand(ctl, presenceSubcommand);
   defineCtlSubcommand(ctl, messageSubcommand);
   defineCtlSubcommand(ctl, messagesSubcommand);
-  for (const spec of [...CALL_SUBCOMMANDS, ...PHONE_SUBCOMMANDS]) defineCtlSubcommand(ctl, spec as CtlSubcommandSpec<unknown>);
+  for (const spec of [...CALL_SUBCOMMANDS, ...PHONE_SUBCOMMANDS, promotionSubcommand]) defineCtlSubcommand(ctl, spec as CtlSubcommandSpec<unknown>);
   return ctl;
 }
 
