@@ -170,6 +170,7 @@ export class PartylineNode {
   #prober: ReachbackProber | undefined;
   #mdns: MdnsDiscovery | undefined;
   #loginServer: LoginServer | undefined;
+  #advertiseWarned = false;
   #phone: PhoneApp | undefined;
   #tones: TonePlayer | undefined;
   #hal: { keypad: Keypad; hook: HookSwitch; leds: Leds; ringer: Ringer; faults: string[] } | undefined;
@@ -815,7 +816,7 @@ export class PartylineNode {
       nat: () => ({ type: this.#nat.type, publicAddress: this.#nat.publicAddress }),
       uptimeS: () => (Date.now() - this.#startedAt) / 1000,
       fixedSupernode: this.role === 'supernode',
-      probe: () => this.#probeReachback(),
+      probe: (signal) => this.#probeReachback(signal),
       promote: () => this.#promote(),
       demote: (reason) => this.#stopPromoted(reason),
     });
@@ -835,7 +836,7 @@ export class PartylineNode {
     return this.config.supernode.port || this.port + 1;
   }
 
-  #probeReachback(): ReturnType<typeof probeThroughSupernode> | undefined {
+  #probeReachback(signal: AbortSignal): ReturnType<typeof probeThroughSupernode> | undefined {
     const link = this.#overlay?.link;
     const attached = this.#overlay?.supernode;
     if (!link || !attached) return undefined;
@@ -846,6 +847,7 @@ export class PartylineNode {
       port: this.#supernodePort(),
       bytes: PROBE_DEFAULT_BYTES,
       log: componentLogger(this.#log, 'promotion'),
+      signal,
     });
   }
 
@@ -878,6 +880,11 @@ export class PartylineNode {
     } catch (err) {
       await inner.stop().catch(() => undefined);
       throw err;
+    }
+    if (this.#stopped) {
+      // The node began stopping while its supernode side started: do not leave it running.
+      await inner.stop();
+      return;
     }
     this.#promoted = inner;
     this.#promotedSince = Date.now();
@@ -1250,7 +1257,12 @@ export class PartylineNode {
     if (specific) return { address: formatHostPort({ host: listen, port: this.port }), publicKey, ...extra };
     // Listening on every interface: the first interface address (a LAN box, a server with its public address on eth0).
     const host = defaultHostAddresses()[0];
-    return host ? { address: formatHostPort({ host, port: this.port }), publicKey, ...extra } : undefined;
+    if (!host) return undefined;
+    if (!this.#advertiseWarned) {
+      this.#advertiseWarned = true;
+      this.#log.warn({ address: formatHostPort({ host, port: this.port }) }, 'supernode.advertise is not set: advertising the first interface address; set it when others reach this node at another address (a cloud VM behind 1:1 NAT, several interfaces)');
+    }
+    return { address: formatHostPort({ host, port: this.port }), publicKey, ...extra };
   }
 
   /** Bind `node.port` (or the port chosen at first start, kept in node.json, or choose one now) and any extra ports. */

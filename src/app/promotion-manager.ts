@@ -32,8 +32,8 @@ export interface PromotionManagerOptions {
   uptimeS: () => number;
   /** The node was configured a supernode (`always` at start): its role cannot change at run time. */
   fixedSupernode: boolean;
-  /** Reach-back and bandwidth probe through the current supernode; undefined when not attached. */
-  probe: () => Promise<{ reachback: ReachbackResult; bandwidth: BandwidthMeasurement | null }> | undefined;
+  /** Reach-back and bandwidth probe through the current supernode (given up when `signal` aborts: stop); undefined when not attached. */
+  probe: (signal: AbortSignal) => Promise<{ reachback: ReachbackResult; bandwidth: BandwidthMeasurement | null }> | undefined;
   promote: () => Promise<void>;
   demote: (reason: string) => Promise<void>;
   now?: () => number;
@@ -59,6 +59,7 @@ export class PromotionManager {
   #timer: NodeJS.Timeout | undefined;
   #checking: Promise<void> | undefined;
   #stopped = false;
+  readonly #abort = new AbortController();
 
   constructor(options: PromotionManagerOptions) {
     this.#options = options;
@@ -91,7 +92,8 @@ export class PromotionManager {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    await this.#checking;
+    this.#abort.abort();
+    while (this.#checking) await this.#checking;
   }
 
   status(): PromotionManagerStatus {
@@ -111,11 +113,11 @@ export class PromotionManager {
 
   /** Run a check now (after one under way). */
   async checkNow(): Promise<void> {
-    await this.#checking;
+    while (this.#checking) await this.#checking;
     if (this.#stopped) return;
     clearTimeout(this.#timer);
-    const run = this.#check().finally(() => {
-      this.#checking = undefined;
+    const run: Promise<void> = this.#check().finally(() => {
+      if (this.#checking === run) this.#checking = undefined;
       if (!this.#stopped) this.#schedule(this.#options.settings().checkIntervalS * 1000);
     });
     this.#checking = run;
@@ -171,7 +173,7 @@ export class PromotionManager {
   }
 
   async #runProbe(): Promise<void> {
-    const running = this.#options.probe();
+    const running = this.#options.probe(this.#abort.signal);
     if (!running) return;
     try {
       const { reachback, bandwidth } = await running;

@@ -207,10 +207,10 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
         this.#state = 'logging-in';
         await credentials.login({ via: link, supernode: candidate.address, signal });
       }
-      await this.#attachOn(result, started, signal);
+      await this.#attachOn(result, started, signal, link);
     } catch (err) {
       link.close();
-      this.#link = undefined;
+      if (this.#link === link) this.#link = undefined;
       // The handshake worked but this supernode would not have us (full, no trust anchor, a bad
       // tunnel ...): count it as a failure and skip it for a while, so the next race goes elsewhere.
       if (!signal.aborted) {
@@ -222,14 +222,19 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
     }
   }
 
-  /** Attach on a connected link with the credential this node holds; on success it becomes the current link. */
-  async #attachOn(result: RaceResult, started: number, signal: AbortSignal): Promise<void> {
+  /**
+   * Attach on a connected link with the credential this node holds; on
+   * success it becomes the current link — unless the current link is no
+   * longer `expected` by then (a move raced with a re-attach), which throws.
+   */
+  async #attachOn(result: RaceResult, started: number, signal: AbortSignal, expected: Link | undefined): Promise<void> {
     const { link, candidate } = result;
     this.#options.hostCache.recordSuccess(candidate.address, result.handshakeMs, this.#now());
     this.#options.hostCache.add({ address: candidate.address, publicKey: link.channel.remoteStaticKey.toString('base64') }, 'self', this.#now());
     this.#options.onHostCacheChange();
     const answer = await link.request(Attach, { credential: { ...this.#options.credentials.current()! } }, { timeoutMs: 5000, signal });
     if (link.closed) throw new PartylineError('ERR_LINK_CLOSED', `supernode ${candidate.address} closed the link right after attaching`);
+    if (this.#link !== expected || this.#stopped()) throw new PartylineError('ERR_ATTACH_SUPERSEDED', `attached to ${candidate.address}, but the node moved on meanwhile`);
     this.#keepAliveS = answer.keepAliveS;
     this.#link = link;
     this.#learn(answer.supernodes, candidate.address);
@@ -280,7 +285,7 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
           return;
         }
         try {
-          await this.#attachOn(result, started, signal);
+          await this.#attachOn(result, started, signal, old);
         } catch (err) {
           result.link.close();
           throw err;

@@ -2,6 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import type { Socket as UdpSocket } from 'node:dgram';
 import { createConnection, createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import type { Server, Socket } from 'node:net';
 import { z } from 'zod';
 import { PartylineError, errorMessage } from '../../errors.js';
@@ -78,6 +79,12 @@ function kbps(bytes: number, ms: number): number {
 
 export interface ReachbackProberOptions {
   log: Logger;
+  /**
+   * Addresses never probed (default `unprobeable`: loopback, unspecified,
+   * link-local, multicast, and this host's own addresses — what a link
+   * through a local proxy would show). Tests on loopback pass their own.
+   */
+  refuse?: (ip: string) => boolean;
   /** ms per step (connect, challenge, each transfer); default 5000. */
   timeoutMs?: number;
   /** Minimum ms between probes of one IP; default 60 s. */
@@ -93,7 +100,7 @@ export class ReachbackProber {
   #running = 0;
 
   constructor(options: ReachbackProberOptions) {
-    this.#options = { timeoutMs: 5000, perAddressIntervalMs: 60_000, concurrency: 2, now: Date.now, ...options };
+    this.#options = { timeoutMs: 5000, perAddressIntervalMs: 60_000, concurrency: 2, now: Date.now, refuse: unprobeable, ...options };
   }
 
   /** Serve `promotion.probe` on an attached node's link. */
@@ -104,6 +111,7 @@ export class ReachbackProber {
   async probe(remote: string | undefined, body: { port: number; token: string; bytes: number }): Promise<z.infer<typeof PromotionProbe.response>> {
     const ip = remote === undefined ? undefined : hostOf(remote);
     if (ip === undefined) throw new PartylineError('ERR_PROBE_ADDRESS', 'promotion.probe: the link has no remote address to probe');
+    if (this.#options.refuse(ip)) throw new PartylineError('ERR_PROBE_ADDRESS', `promotion.probe: will not probe ${ip} (loopback, local or not a unicast address: the link comes through a proxy?)`);
     const now = this.#options.now();
     const last = this.#lastByIp.get(ip);
     if (last !== undefined && now - last < this.#options.perAddressIntervalMs) {
@@ -145,13 +153,16 @@ export class ReachbackProber {
         socket.destroy();
         resolve(result);
       };
+      // A slow uplink that does not finish in time is measured on what arrived.
+      const partial = (): number | null => (firstAt > 0 && upBytes > firstLength ? kbps(upBytes - firstLength, performance.now() - firstAt) : null);
       const deadline = (): void => {
         if (!proved) finish({ ok: false, upKbps: null, detail: 'no TCP answer' });
-        else finish({ ok: true, upKbps: null, detail: `upload not finished within ${timeoutMs} ms (${upBytes} of ${bytes} bytes)` });
+        else finish({ ok: true, upKbps: partial(), detail: `transfer not finished within ${timeoutMs * 2} ms (${upBytes} of ${bytes} bytes up)` });
       };
       let timer = setTimeout(deadline, timeoutMs);
       socket.setNoDelay(true);
-      socket.on('error', (err) => finish({ ok: proved, upKbps: null, detail: `TCP: ${errorMessage(err)}` }));
+      // Fixed words, not the socket error: the answer must not tell a requester more than "reached or not".
+      socket.on('error', () => finish({ ok: proved, upKbps: partial(), detail: proved ? 'TCP connection broke during the transfer' : 'no TCP connection' }));
       socket.on('connect', () => {
         const hello = Buffer.alloc(HELLO_LENGTH);
         MAGIC.copy(hello, 0);
@@ -302,6 +313,8 @@ export class ReachbackResponder {
     socket.on('close', () => {
       clearTimeout(timer);
       this.#sockets.delete(socket);
+      // The download did not finish (a slow downlink, the prober's deadline): measured on what arrived.
+      if (this.downKbps === null && firstAt > 0 && got > firstLength) this.downKbps = kbps(got - firstLength, performance.now() - firstAt);
     });
     socket.on('error', () => undefined);
     let buffered = Buffer.alloc(0);
@@ -358,12 +371,13 @@ export async function probeThroughSupernode(options: {
   bytes: number;
   log: Logger;
   now?: () => number;
+  signal?: AbortSignal;
 }): Promise<{ reachback: ReachbackResult; bandwidth: BandwidthMeasurement | null }> {
   const token = randomBytes(16);
   const responder = new ReachbackResponder({ host: options.host, port: options.port, token, log: options.log });
   await responder.start();
   try {
-    const answer = await options.link.request(PromotionProbe, { port: options.port, token: token.toString('base64'), bytes: options.bytes }, { timeoutMs: 30_000 });
+    const answer = await options.link.request(PromotionProbe, { port: options.port, token: token.toString('base64'), bytes: options.bytes }, { timeoutMs: 30_000, ...(options.signal ? { signal: options.signal } : {}) });
     const at = (options.now ?? Date.now)();
     const reachback: ReachbackResult = { address: answer.address, tcp: answer.tcp, udp: answer.udp, by: options.supernode, at };
     const bandwidth = answer.upKbps !== null && responder.downKbps !== null ? { upKbps: answer.upKbps, downKbps: responder.downKbps, with: options.supernode, at } : null;
@@ -372,4 +386,24 @@ export async function probeThroughSupernode(options: {
   } finally {
     await responder.stop();
   }
+}
+
+/** Addresses a supernode never probes: not a public unicast host elsewhere. */
+export function unprobeable(ip: string): boolean {
+  const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(ip);
+  if (v4) {
+    const a = Number(v4[1]);
+    const b = Number(v4[2]);
+    if (a === 0 || a === 127 || a >= 224 || (a === 169 && b === 254)) return true;
+  } else {
+    const lower = ip.toLowerCase();
+    if (lower === '::' || lower === '::1' || lower.startsWith('fe80:') || lower.startsWith('ff')) return true;
+  }
+  return ownAddresses().has(ip);
+}
+
+function ownAddresses(): Set<string> {
+  const own = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) for (const info of list ?? []) own.add(info.address);
+  return own;
 }
