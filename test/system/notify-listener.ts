@@ -53,8 +53,9 @@ export class NotifyListener {
     this.#socket.bind(this.path);
   }
 
-  static async create(): Promise<NotifyListener> {
-    return new NotifyListener(await mkdtemp(join(tmpdir(), 'pl-notify-')));
+  /** Bound in a new folder under `parent` (default: the temp folder). */
+  static async create(parent = tmpdir()): Promise<NotifyListener> {
+    return new NotifyListener(await mkdtemp(join(parent, 'pl-notify-')));
   }
 
   /** Notifications carrying `key` (e.g. 'WATCHDOG'), in order. */
