@@ -11,9 +11,10 @@ import type { Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { componentLogger } from '../system/logging.js';
 import type { Logger } from '../system/logging.js';
-import { ProvisioningAgent } from './agent.js';
-import { BrokerDiscovery } from './broker-discovery.js';
-import { EmbeddedBroker } from './embedded-broker.js';
+// The MQTT client, the broker and mDNS are imported when used (~190 ms of start-up a phone without them does not pay).
+import type { ProvisioningAgent } from './agent.js';
+import type { BrokerDiscovery } from './broker-discovery.js';
+import type { EmbeddedBroker } from './embedded-broker.js';
 import { LogLevels } from './log-levels.js';
 import { NodeHost } from './node-host.js';
 import { firmwareVersion } from './reports.js';
@@ -37,6 +38,7 @@ export class ProvisionedNode {
   readonly #logLevels: LogLevels;
   readonly #host: NodeHost;
   #agent: ProvisioningAgent | undefined;
+  #agentClass: typeof ProvisioningAgent | undefined;
   #broker: EmbeddedBroker | undefined;
   #discovery: BrokerDiscovery | undefined;
   #discovering: AbortController | undefined;
@@ -69,10 +71,13 @@ export class ProvisionedNode {
   async start(): Promise<void> {
     const { provisioning, network, node } = this.#o.config;
     if (provisioning.broker.enabled) {
+      const { EmbeddedBroker } = await import('./embedded-broker.js');
       this.#broker = new EmbeddedBroker({ ...provisioning.broker, log: componentLogger(this.#o.log, 'mqtt-broker') });
       await this.#broker.start();
-      if (network.mdns) this.#mdns().announce(node.name ?? `partyline broker ${this.#broker.port}`, this.#broker.port);
+      if (network.mdns) (await this.#mdns()).announce(node.name ?? `partyline broker ${this.#broker.port}`, this.#broker.port);
     }
+    // Loaded before the node starts when it will be used, so that status shows provisioning from the first moment.
+    if (provisioning.mqtt.url !== undefined || this.#broker) this.#agentClass = (await import('./agent.js')).ProvisioningAgent;
     await this.#host.start();
     const { url } = provisioning.mqtt;
     if (url !== undefined) await this.#startAgent(url);
@@ -95,6 +100,7 @@ export class ProvisionedNode {
     const config = this.#host.config;
     const mqtt = { ...config.provisioning.mqtt };
     if (mqtt.username === undefined && login?.username !== undefined) Object.assign(mqtt, { username: login.username, password: login.password });
+    const ProvisioningAgent = this.#agentClass ?? (this.#agentClass = (await import('./agent.js')).ProvisioningAgent);
     this.#agent = new ProvisioningAgent({
       host: this.#host,
       url,
@@ -114,8 +120,8 @@ export class ProvisionedNode {
   #discover(): void {
     const controller = new AbortController();
     this.#discovering = controller;
-    const discovery = this.#mdns();
     const attempt = async (): Promise<void> => {
+      const discovery = await this.#mdns();
       while (!controller.signal.aborted) {
         const url = await discovery.find(DISCOVERY_WINDOW_MS, controller.signal);
         if (controller.signal.aborted) return;
@@ -135,8 +141,11 @@ export class ProvisionedNode {
     attempt().catch((err: unknown) => this.#log.error({ err: errorMessage(err) }, 'MQTT broker discovery failed'));
   }
 
-  #mdns(): BrokerDiscovery {
-    this.#discovery ??= new BrokerDiscovery(componentLogger(this.#o.log, 'mdns'));
+  async #mdns(): Promise<BrokerDiscovery> {
+    if (!this.#discovery) {
+      const { BrokerDiscovery } = await import('./broker-discovery.js');
+      this.#discovery ??= new BrokerDiscovery(componentLogger(this.#o.log, 'mdns'));
+    }
     return this.#discovery;
   }
 

@@ -118,7 +118,8 @@ export class LabNetwork {
     const proc = spawnCli(['start', '--config', configPath], {}, at.launch);
     const node: LabNode = { name, dir, configPath, config, proc, port: options.port, control, at };
     this.nodes.set(name, node);
-    await proc.waitFor((l) => l.msg === (options.waitFor ?? 'node started')).catch((err: unknown) => {
+    // Generous: a test may start twenty processes at once on two busy cores; start-up time is measured by bench/, not here.
+    await proc.waitFor((l) => l.msg === (options.waitFor ?? 'node started'), 30_000).catch((err: unknown) => {
       const last = proc.lines.slice(-5).map((l) => JSON.stringify(l)).join('\n');
       throw new Error(`${name}: ${(err as Error).message}; last log lines:\n${last}`);
     });
