@@ -138,8 +138,13 @@ else
     --setup-hook='mkdir -p "$1/boot/firmware"' \
     --customize-hook='echo partyline > "$1/etc/hostname"' \
     "$SUITE" "$ROOT" "$MIRROR"
-  rm -f "$OUT"/cache/base-*.tar
+  rm -f "$OUT"/cache/base-*.tar "$OUT"/cache/base-*.tar.date
   tar -C "$ROOT" -cpf "$BASE_TAR.part" . && mv "$BASE_TAR.part" "$BASE_TAR"
+fi
+# The archive's state the packages came from (its InRelease Date), kept beside the cached base.
+if [ ! -s "$BASE_TAR.date" ]; then
+  node -e 'fetch(process.argv[1]).then((r) => r.text()).then((t) => console.log((/^Date: (.*)$/m.exec(t) || [])[1] ?? "unknown"))' \
+    "${MIRROR%/}/dists/$SUITE/InRelease" > "$BASE_TAR.date" || echo unknown > "$BASE_TAR.date"
 fi
 if [ -n "${PARTYLINE_IMAGE_PINS:-}" ]; then
   log "checking installed versions against $PARTYLINE_IMAGE_PINS"
@@ -181,6 +186,9 @@ else
     # on arm64 although its arm64 config.h enables no NEON path, and that dead code calls an undeclared
     # celt_inner_prod_neon. A warning again; the encoder uses the C kernels either way.
     export CFLAGS=-Wno-error=implicit-function-declaration
+    # naudiodon 2.3.6 uses std::string in src/PaContext.h without including <string>; GCC 12 headers
+    # brought it in by the way, GCC 14 headers do not.
+    export CXXFLAGS="-include string"
     export npm_config_nodedir=/usr npm_config_cache=/tmp/npm-cache npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false JOBS=2
     npm() { node /opt/npm/bin/npm-cli.js "$@"; }
     npm ci --omit=dev --ignore-scripts
@@ -243,14 +251,15 @@ in_root "$ROOT" systemctl enable partyline.service partyline-firstboot.service s
 # Boot files into /boot/firmware (raspi-firmware's kernel hook), now that ROOTPART is set.
 KVER=$(ls "$ROOT/lib/modules" | sort -V | tail -n 1)
 mount_api "$ROOT"
-in_root "$ROOT" /etc/kernel/postinst.d/z50-raspi-firmware "$KVER" "/boot/vmlinuz-$KVER" >/dev/null
+in_root "$ROOT" /usr/bin/env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware "$KVER" "/boot/vmlinuz-$KVER" >/dev/null
 unmount_all
-[ -e "$ROOT/boot/firmware/config.txt" ] || die "raspi-firmware did not write /boot/firmware/config.txt"
+grep -q 'root=LABEL=PLROOT' "$ROOT/boot/firmware/cmdline.txt" || die "raspi-firmware did not write /boot/firmware/cmdline.txt with root=LABEL=PLROOT"
+grep -q '^dtparam=watchdog=on' "$ROOT/boot/firmware/config.txt" || die "raspi-firmware did not write /boot/firmware/config.txt with the watchdog on"
 
 # 5. What went in: recorded in the image and beside it.
 MANIFEST="$ROOT/usr/share/partyline/image-manifest"
 mkdir -p "$(dirname "$MANIFEST")"
-RELEASE=$(cat "$ROOT"/var/lib/apt/lists/*_dists_${SUITE}_InRelease 2>/dev/null | sed -n 's/^Date: //p' | head -n 1)
+RELEASE=$(cat "$BASE_TAR.date" 2>/dev/null || echo unknown)
 {
   echo "# Partyline image manifest: the inputs of this build. PARTYLINE_IMAGE_PINS=<this file> rebuilds with the same package versions."
   echo "#suite=$SUITE arch=$ARCH components=$COMPONENTS"
@@ -303,7 +312,9 @@ IMG="$OUT/partyline-arm64.img"
 TOTAL_MB=$(( 4 + BOOT_MB + ROOT_MB + DATA_MB ))
 rm -f "$IMG"
 truncate -s "${TOTAL_MB}M" "$IMG"
-sfdisk --quiet --label dos --disk-id "0x$(printf '%08x' $(( SOURCE_DATE_EPOCH & 0xffffffff )))" "$IMG" <<EOF
+sfdisk --quiet "$IMG" <<EOF
+label: dos
+label-id: 0x$(printf '%08x' $(( SOURCE_DATE_EPOCH & 0xffffffff )))
 start=4MiB, size=${BOOT_MB}MiB, type=c, bootable
 start=$(( 4 + BOOT_MB ))MiB, size=${ROOT_MB}MiB, type=83
 start=$(( 4 + BOOT_MB + ROOT_MB ))MiB, size=${DATA_MB}MiB, type=83
