@@ -43,17 +43,19 @@ export interface Discovered {
 
 const serviceType = (role: AnnouncedRole): string => (role === 'supernode' ? SUPERNODE_SERVICE : LOGIN_SERVICE);
 
-/** One mDNS responder/browser per node: announce services and browse. */
-export class MdnsDiscovery {
+/**
+ * The bonjour-service instance behind an announcer or a browser, made at
+ * first use: publishing and browsing log their errors (no multicast route,
+ * port 5353 in use) instead of throwing, and stop() is bounded — goodbye
+ * packets (TTL 0) so browsers forget the services at once, then the socket.
+ */
+export class MdnsResponder {
   readonly #log: Logger;
-  readonly #network: string;
   #bonjour: Bonjour | undefined;
-  #browsers: Browser[] = [];
-  #published: Service[] = [];
+  #browsers = new Set<Browser>();
 
-  constructor(options: { log: Logger; network: string }) {
-    this.#log = options.log;
-    this.#network = options.network;
+  constructor(log: Logger) {
+    this.#log = log;
   }
 
   #instance(): Bonjour {
@@ -61,44 +63,89 @@ export class MdnsDiscovery {
     return this.#bonjour;
   }
 
-  /** Announce a service; errors (no multicast route, port 5353 taken) are logged, never thrown. */
-  announce(a: Announcement): void {
+  /** Announce `_<type>._tcp`; true when published (failures are logged). */
+  publish(config: { name: string; type: string; port: number; host?: string; txt?: Record<string, string> }): boolean {
     try {
-      const host = `pl-${a.key.replace(/[^A-Za-z0-9]/g, '').slice(0, 12).toLowerCase()}.local`;
-      const service = this.#instance().publish({
-        name: a.name.slice(0, 63),
-        type: serviceType(a.role),
-        protocol: 'tcp',
-        port: a.port,
-        host,
-        txt: { v: '1', net: a.network, key: a.key },
-        disableIPv6: true,
-        probe: false,
-      });
-      service.on('error', (err: unknown) => this.#log.warn({ err: errorMessage(err) }, 'mDNS announcement failed'));
-      this.#published.push(service);
-      this.#log.info({ type: `_${serviceType(a.role)}._tcp`, port: a.port, name: a.name }, 'announcing on mDNS');
+      const service = this.#instance().publish({ ...config, name: config.name.slice(0, 63), protocol: 'tcp', disableIPv6: true, probe: false });
+      service.on('error', (err: unknown) => this.#log.warn({ err: errorMessage(err), type: `_${config.type}._tcp` }, 'mDNS announcement failed'));
+      return true;
     } catch (err) {
-      this.#log.warn({ err: errorMessage(err) }, 'cannot announce on mDNS');
+      this.#log.warn({ err: errorMessage(err), type: `_${config.type}._tcp` }, 'cannot announce on mDNS');
+      return false;
     }
+  }
+
+  /** Browse `_<type>._tcp`: `onService` for every service that comes up or changes; stop with the returned function. */
+  browse(type: string, onService: (service: Service) => void): () => void {
+    try {
+      const browser = this.#instance().find({ type, protocol: 'tcp' });
+      browser.on('up', onService);
+      browser.on('txt-update', onService);
+      browser.on('srv-update', onService);
+      this.#browsers.add(browser);
+      return () => {
+        browser.stop();
+        this.#browsers.delete(browser);
+      };
+    } catch (err) {
+      this.#log.warn({ err: errorMessage(err), type: `_${type}._tcp` }, 'cannot browse mDNS');
+      return () => undefined;
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const browser of this.#browsers) browser.stop();
+    this.#browsers.clear();
+    const bonjour = this.#bonjour;
+    this.#bonjour = undefined;
+    if (!bonjour) return;
+    await within(1000, (done) => bonjour.unpublishAll(done));
+    await within(1000, (done) => bonjour.destroy(done));
+  }
+}
+
+/** Where a discovered service is: its first IPv4 address (else the responder's), and a valid port. */
+export function serviceHostPort(service: Service): { host: string; port: number } | undefined {
+  const host = service.addresses?.find((a) => isIPv4(a)) ?? service.referer?.address;
+  if (!host || !Number.isInteger(service.port) || service.port < 1 || service.port > 65535) return undefined;
+  return { host, port: service.port };
+}
+
+function within(ms: number, run: (done: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    run(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Partyline's services on the LAN: announce supernodes and login servers, browse for them. */
+export class MdnsDiscovery {
+  readonly #log: Logger;
+  readonly #network: string;
+  readonly #responder: MdnsResponder;
+
+  constructor(options: { log: Logger; network: string }) {
+    this.#log = options.log;
+    this.#network = options.network;
+    this.#responder = new MdnsResponder(options.log);
+  }
+
+  announce(a: Announcement): void {
+    const host = `pl-${a.key.replace(/[^A-Za-z0-9]/g, '').slice(0, 12).toLowerCase()}.local`;
+    const published = this.#responder.publish({ name: a.name, type: serviceType(a.role), port: a.port, host, txt: { v: '1', net: a.network, key: a.key } });
+    if (published) this.#log.info({ type: `_${serviceType(a.role)}._tcp`, port: a.port, name: a.name }, 'announcing on mDNS');
   }
 
   /** Browse continuously; `onFound` for every service of this network (again when it changes). */
   browse(role: AnnouncedRole, onFound: (found: Discovered) => void): void {
-    try {
-      const browser = this.#instance().find({ type: serviceType(role), protocol: 'tcp' });
-      const take = (service: Service): void => {
-        const found = this.#parse(role, service);
-        if (found) onFound(found);
-      };
-      browser.on('up', take);
-      browser.on('txt-update', take);
-      browser.on('srv-update', take);
-      this.#browsers.push(browser);
-      this.#log.info({ type: `_${serviceType(role)}._tcp` }, 'browsing mDNS');
-    } catch (err) {
-      this.#log.warn({ err: errorMessage(err) }, 'cannot browse mDNS');
-    }
+    this.#responder.browse(serviceType(role), (service) => {
+      const found = this.#parse(role, service);
+      if (found) onFound(found);
+    });
+    this.#log.info({ type: `_${serviceType(role)}._tcp` }, 'browsing mDNS');
   }
 
   #parse(role: AnnouncedRole, service: Service): Discovered | undefined {
@@ -114,32 +161,11 @@ export class MdnsDiscovery {
       this.#log.debug({ name: service.name }, 'mDNS: a service without a valid key, ignored');
       return undefined;
     }
-    const host = service.addresses?.find((a) => isIPv4(a)) ?? service.referer?.address;
-    if (!host || !Number.isInteger(service.port) || service.port < 1 || service.port > 65535) return undefined;
-    return { role, address: formatHostPort({ host, port: service.port }), key, name: service.name };
+    const at = serviceHostPort(service);
+    return at ? { role, address: formatHostPort(at), key, name: service.name } : undefined;
   }
 
-  async stop(): Promise<void> {
-    for (const browser of this.#browsers) browser.stop();
-    this.#browsers = [];
-    const bonjour = this.#bonjour;
-    this.#bonjour = undefined;
-    if (!bonjour) return;
-    // Goodbye packets (TTL 0) so browsers forget this node at once, then close the socket.
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 1000);
-      bonjour.unpublishAll(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    this.#published = [];
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 1000);
-      bonjour.destroy(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+  stop(): Promise<void> {
+    return this.#responder.stop();
   }
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../../system/logging.js';
 import { formatHostPort } from '../../util/host-port.js';
 import { defineRequest } from '../../wire/messages.js';
 import type { BandwidthMeasurement, ReachbackResult } from './assessment.js';
+import { ipOf } from './capabilities.js';
 
 /**
  * Reach-back and bandwidth probe for supernode promotion (DESIGN.md
@@ -109,7 +110,7 @@ export class ReachbackProber {
   }
 
   async probe(remote: string | undefined, body: { port: number; token: string; bytes: number }): Promise<z.infer<typeof PromotionProbe.response>> {
-    const ip = remote === undefined ? undefined : hostOf(remote);
+    const ip = remote === undefined ? undefined : ipOf(remote);
     if (ip === undefined) throw new PartylineError('ERR_PROBE_ADDRESS', 'promotion.probe: the link has no remote address to probe');
     if (this.#options.refuse(ip)) throw new PartylineError('ERR_PROBE_ADDRESS', `promotion.probe: will not probe ${ip} (loopback, local or not a unicast address: the link comes through a proxy?)`);
     const now = this.#options.now();
@@ -238,13 +239,6 @@ export class ReachbackProber {
       socket.close();
     }
   }
-}
-
-function hostOf(address: string): string | undefined {
-  const v6 = /^\[([^\]]+)\]:\d+$/.exec(address);
-  const at = address.lastIndexOf(':');
-  const host = v6 ? v6[1]! : at > 0 && address.indexOf(':') === at ? address.slice(0, at) : address;
-  return host.toLowerCase().startsWith('::ffff:') && host.includes('.') ? host.slice(7) : host;
 }
 
 // ---- candidate side -----------------------------------------------------------
