@@ -388,7 +388,7 @@ export class CallManager extends EventEmitter<CallManagerEvents> {
     const peer = normaliseUserName(user);
     if (legs.some((l) => l.peer === peer)) throw new PartylineError('ERR_IN_CONFERENCE', `${peer} is already in the call`);
     const only = legs.length === 1 ? legs[0]! : undefined;
-    const delegate = only && only.device && (only.remoteMixes || (only.remoteCaps && mixerScore(only.remoteCaps) > mixerScore(this.#options.capabilities())));
+    const delegate = only && only.device && (only.remoteMixes || (only.remoteCaps && mixerScore(only.remoteCaps) > DELEGATE_MARGIN * mixerScore(this.#options.capabilities())));
     if (only && delegate) {
       const reply = await this.#options.messenger.request(only.device!, { type: T.conferenceAdd, body: { call: only.id, user: peer } }, 15_000);
       const parsed = conferenceAddResultSchema.safeParse(reply.body);
@@ -824,6 +824,13 @@ function viewState(leg: Leg): CallStateName {
 function round(n: number): number {
   return Math.round(n * 10) / 10;
 }
+
+/**
+ * The other party mixes only when clearly better: its figures were sent at
+ * call set-up and ours are read now (a load average that moved in between
+ * must not decide it), and asking it costs a round trip.
+ */
+export const DELEGATE_MARGIN = 1.25;
 
 /** How good a conference mixer a party is: free CPU, doubled for a public address, plus upstream bandwidth. */
 export function mixerScore(caps: Capabilities): number {

@@ -205,6 +205,18 @@ describe('CallManager', () => {
     expect(strong.calls.view()!.conference?.parties.map((p) => p.peer)).toEqual(['alice', 'carol']);
   });
 
+  it('mixes itself when the other party is only a little more capable (figures from different moments)', async () => {
+    board = new Switchboard();
+    const alice = board.add('alice', undefined, { capabilities: () => ({ cores: 2, load: 0.4, publicAddress: false, kbps: 0 }) });
+    const bob = board.add('bob', undefined, { capabilities: () => ({ cores: 2, load: 0.2, publicAddress: false, kbps: 0 }) });
+    const carol = board.add('carol', undefined, { autoAnswerMs: 0 });
+    await connected(alice, bob);
+    await alice.calls.conferenceAdd('carol');
+    await until('alice mixes carol in', async () => state(carol) === 'active' && alice.media[0]!.streams.size === 2);
+    expect(alice.calls.view()!.conference).toMatchObject({ mixer: true });
+    expect(bob.media[0]!.streams.size).toBe(1);
+  });
+
   it('ignores malformed and foreign call messages and keeps serving', async () => {
     board = new Switchboard();
     const alice = board.add('alice');

@@ -6,7 +6,7 @@
  * the caller's audio back after a second.
  */
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { callControls } from './lab-controls.js';
 import { LabNetwork, PASSWORD, portBlock } from '../helpers/network.js';
 import { until } from '../helpers/until.js';
@@ -31,6 +31,14 @@ describe('conference and sound test between real processes', () => {
     }
   }, 90_000);
 
+  // A failed test leaves no call behind for the next one.
+  afterEach(async () => {
+    for (const name of ['alice', 'bob', 'carol']) {
+      if ((await callState(name)) !== null) await ctl(name, 'hangup').catch(() => undefined);
+    }
+    await until('no calls left', async () => (await callState('alice')) === null && (await callState('bob')) === null && (await callState('carol')) === null);
+  });
+
   afterAll(async () => {
     await lab?.stopAll();
   });
@@ -45,12 +53,18 @@ describe('conference and sound test between real processes', () => {
     await ctl('carol', 'answer');
     await adding;
     await until('carol has media', async () => ((await status('carol')).call?.rtp.packetsReceived ?? 0) > 10, 10_000);
-    const mixer = (await status('alice')).call!;
-    expect(mixer.conference).toMatchObject({ mixer: true });
-    expect(mixer.conference!.parties.map((p) => p.peer).sort()).toEqual(['bob', 'carol']);
+    // The more capable of alice and bob mixes (free CPU from each one's load
+    // average at the time, so either may): alice mixes, or asked bob to.
+    const views = { alice: (await status('alice')).call!, bob: (await status('bob')).call! };
+    const mixing = (['alice', 'bob'] as const).filter((who) => views[who].conference?.mixer === true);
+    expect(mixing, `exactly one of alice and bob mixes: ${JSON.stringify(views)}`).toHaveLength(1);
+    const mixer = mixing[0]!;
+    const other = mixer === 'alice' ? 'bob' : 'alice';
+    expect(views[mixer].conference!.parties.map((p) => p.peer).sort()).toEqual([other, 'carol'].sort());
+    expect(views[other].conference ?? { mixer: false }).toMatchObject({ mixer: false });
     expect((await status('carol')).call!.conference).toMatchObject({ mixer: false });
     await new Promise((r) => setTimeout(r, 6_000));
-    await ctl('alice', 'hangup');
+    await ctl(mixer, 'hangup');
     await until('everyone hung up', async () => (await callState('bob')) === null && (await callState('carol')) === null && (await callState('alice')) === null);
     const heard = {
       alice: { bob: await speechSimilarity(SPEECH.b, out('alice')), carol: await speechSimilarity(SPEECH.c, out('alice')), self: await speechSimilarity(SPEECH.a, out('alice')) },

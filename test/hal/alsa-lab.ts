@@ -18,7 +18,7 @@
  * `alsaLabAvailability()` says what is missing (naudiodon, the ALSA plugin
  * libraries, jackd); tests fail on it under CI and skip otherwise.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -59,7 +59,7 @@ export function fileLabAvailability(): Availability {
 export function jackLabAvailability(): Availability {
   const base = fileLabAvailability();
   if (!base.ok) return base;
-  if (!which('jackd')) return { ok: false, reason: 'jackd not found (Debian jackd2)' };
+  if (!which('jackd') || !which('jack_lsp')) return { ok: false, reason: 'jackd or jack_lsp not found (Debian jackd2)' };
   if (!hasPlugin('libasound_module_pcm_jack.so')) return { ok: false, reason: 'ALSA jack plugin not found (Debian libasound2-plugins)' };
   return { ok: true };
 }
@@ -149,12 +149,16 @@ export async function startJack(name: string, rate = 48000): Promise<JackServer>
   child.stdout?.on('data', (b: Buffer) => (log += b.toString()));
   child.stderr?.on('data', (b: Buffer) => (log += b.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // jackd prints nothing reliable on start-up; wait for its socket under /dev/shm or /tmp.
-  const deadline = Date.now() + 5000;
+  // Up means a client can connect and the dummy driver's ports exist (a
+  // loaded machine can take seconds after jackd's banner; PortAudio leaves
+  // out a device it cannot open when it enumerates).
+  const lsp = which('jack_lsp')!;
+  const deadline = Date.now() + 15_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`jackd exited (${child.exitCode}): ${log}`);
-    if (/server .*started|starting in non-realtime mode/i.test(log) && Date.now() > deadline - 4000) break;
-    if (Date.now() > deadline) throw new Error(`jackd ${name} did not start: ${log}`);
+    const ports = spawnSync(lsp, ['-s', name], { encoding: 'utf8', timeout: 3000, env: { ...process.env, JACK_NO_START_SERVER: '1' } }).stdout ?? '';
+    if (ports.includes('system:capture_1') && ports.includes('system:playback_1')) break;
+    if (Date.now() > deadline) throw new Error(`jackd ${name} did not start (jack_lsp: ${JSON.stringify(ports)}): ${log}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
