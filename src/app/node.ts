@@ -78,6 +78,7 @@ import { RelayService, attachedVia, relayLimitsFromConfig } from '../relay/servi
 import { componentLogger } from '../system/logging.js';
 import type { Logger } from '../system/logging.js';
 import { formatHostPort, normalizeHostPort, parseHostPort } from '../util/host-port.js';
+import { removeStaleTemporaries } from '../util/atomic-file.js';
 import { randomPort, readNodeState, writeNodeState } from './node-state.js';
 
 export const HOST_CACHE_FILE = 'host-cache.json';
@@ -238,6 +239,8 @@ export class PartylineNode {
   async start(): Promise<void> {
     const { stateDir } = this.config.node;
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    const leftovers = await removeStaleTemporaries(stateDir);
+    if (leftovers.length > 0) this.#log.info({ files: leftovers }, 'removed temporary files an interrupted write left behind');
     const { identity, created } = await loadOrCreateIdentity(stateDir);
     this.#identity = identity;
     if (created) this.#log.info({ deviceId: identity.deviceId, stateDir }, 'device identity created');

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 export interface AtomicWriteOptions {
@@ -42,4 +42,31 @@ async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** What writeFileAtomic names its temporary files. */
+const TEMPORARY = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Remove the temporary files a write cut short (kill -9, power cut) left in
+ * `dir` and its direct subdirectories, and return their paths. Only files
+ * last written before `before` (default: when this process started) go, so
+ * a write in progress here is never touched. Unreadable entries are skipped.
+ */
+export async function removeStaleTemporaries(dir: string, before = Date.now() - process.uptime() * 1000): Promise<string[]> {
+  const removed: string[] = [];
+  const sweep = async (at: string, depth: number): Promise<void> => {
+    const entries = await readdir(at, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      const path = join(at, entry.name);
+      if (entry.isDirectory()) {
+        if (depth > 0) await sweep(path, depth - 1);
+      } else if (entry.isFile() && TEMPORARY.test(entry.name)) {
+        const info = await stat(path).catch(() => undefined);
+        if (info && info.mtimeMs < before && (await rm(path).then(() => true, () => false))) removed.push(path);
+      }
+    }
+  };
+  await sweep(dir, 1);
+  return removed;
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -61,9 +61,16 @@ describe('state files survive kill -9', () => {
       await sleep(150 + Math.floor(Math.random() * 600));
       await node.stop('SIGKILL');
     }
+    // What an interrupted write leaves is removed at the next start.
+    const leftover = join(dir, '.hosts.json.0123456789ab.tmp');
+    await writeFile(leftover, '{"torn');
+    await utimes(leftover, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
     const node = spawnCli(['start'], env);
     try {
+      const cleaned = await node.waitFor((l) => l.msg === 'removed temporary files an interrupted write left behind', 20_000);
+      expect(cleaned.files).toContain(leftover);
       const started = await node.waitFor((l) => l.msg === 'node started', 20_000);
+      expect(await readdir(dir)).not.toContain('.hosts.json.0123456789ab.tmp');
       const { identity } = await loadOrCreateIdentity(dir);
       expect(started.deviceId).toBe(identity.deviceId);
       expect(await node.stop()).toBe(0);
