@@ -423,7 +423,7 @@ export class PartylineNode {
       .filter((a): a is string => a !== null && !a.startsWith('0.0.0.0') && !a.startsWith('::'))
       .filter((a, i, all) => all.indexOf(a) === i);
     const record = signLocationRecord(
-      { user: credential.user, device: { deviceId: this.#identity.deviceId, supernode: attached.address, addresses, since: attached.since }, seq: this.#recordSeq, issued: now },
+      { user: credential.user, device: { deviceId: this.#identity.deviceId, supernode: attached.advertised, addresses, since: attached.since }, seq: this.#recordSeq, issued: now },
       credential,
       this.#identity.signing,
     );
@@ -492,7 +492,7 @@ export class PartylineNode {
         search: (user) => this.search(user),
         log: componentLogger(this.#log, 'messages'),
         dialDirect: (device, timeoutMs) => this.#dialDirect(device, timeoutMs),
-        selfSupernode: () => overlay.supernode?.address,
+        selfSupernode: () => overlay.supernode?.advertised,
       });
       this.#paths = new PathService({
         udp: this.#udp,
@@ -506,7 +506,7 @@ export class PartylineNode {
           network: this.config.network.name,
           credential: () => this.#credentials?.current(),
           link: () => overlay.link,
-          supernode: () => overlay.supernode?.address,
+          supernode: () => overlay.supernode?.advertised,
           udp: this.#udp,
           log: componentLogger(this.#log, 'relay'),
         }),
@@ -730,7 +730,7 @@ export class PartylineNode {
       attachment: () => {
         const link = overlay.link;
         const attached = overlay.supernode;
-        return link && attached ? { link, supernode: attached.address } : undefined;
+        return link && attached ? { link, supernode: attached.advertised } : undefined;
       },
       messenger,
       log: componentLogger(this.#log, 'social'),

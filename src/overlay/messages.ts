@@ -41,6 +41,12 @@ export const Attach = defineRequest(
     supernodes: supernodeList,
     /** The user the supernode attached (echo of the credential). */
     user: z.string().max(64),
+    /**
+     * The address the supernode serves on, as it advertises it: what the node
+     * names in presence and relays (it may have dialled another one: a port
+     * forward, a NAT in between, a hostname).
+     */
+    self: supernodeInfo.optional(),
   }).strict(),
 );
 

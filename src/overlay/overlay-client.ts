@@ -30,7 +30,10 @@ export interface OverlayClientOptions {
 }
 
 export interface AttachedSupernode {
+  /** The address this node dialled. */
   address: string;
+  /** The address the supernode advertises (what others can reach; often the same). */
+  advertised: string;
   deviceId: string;
   rttMs: number;
   since: number;
@@ -238,11 +241,13 @@ export class OverlayClient extends EventEmitter<OverlayEvents> {
     this.#keepAliveS = answer.keepAliveS;
     this.#link = link;
     this.#learn(answer.supernodes, candidate.address);
-    this.#attached = { address: candidate.address, deviceId: result.peer.deviceId, rttMs: result.handshakeMs, since: this.#now() };
+    // Its own word for its address counts only with the key this link proved.
+    const advertised = answer.self && (answer.self.publicKey === undefined || answer.self.publicKey === link.channel.remoteStaticKey.toString('base64')) ? answer.self.address : candidate.address;
+    this.#attached = { address: candidate.address, advertised, deviceId: result.peer.deviceId, rttMs: result.handshakeMs, since: this.#now() };
     this.#state = 'attached';
     link.once('close', () => this.#onDetached(link));
     this.#startKeepAlive(link);
-    this.#log.info({ supernode: candidate.address, via: result.endpoint, ms: this.#now() - started, observed: answer.observed }, 'attached to supernode');
+    this.#log.info({ supernode: candidate.address, ...(advertised !== candidate.address ? { advertised } : {}), via: result.endpoint, ms: this.#now() - started, observed: answer.observed }, 'attached to supernode');
     this.emit('attached', this.#attached);
   }
 

@@ -251,11 +251,13 @@ export class SupernodeService {
       throw new PartylineError('ERR_CREDENTIAL_KEY_BINDING', 'credential is for another device key than the one proven in the handshake');
     }
     const observed = formatHostPort({ host: link.remoteAddress ?? '0.0.0.0', port: link.channel.remotePort ?? 1 });
+    const self = this.#options.self();
     const answer = {
       keepAliveS: this.#options.keepAliveS,
       observed,
       supernodes: this.#options.peers.list(10, supernode?.address),
       user: credential.user,
+      ...(self ? { self } : {}),
     };
     if (supernode) {
       this.#pending.delete(link);
