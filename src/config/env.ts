@@ -13,7 +13,7 @@
  *   strings      as is (not trimmed)
  * An empty value for a scalar key is ignored (the layers below apply). A
  * variable naming no key is an error, like an unknown key in a file, except
- * the reserved names in RESERVED_ENV_VARS.
+ * the reserved names in RESERVED_ENV_VARS and RESERVED_ENV_PREFIXES.
  */
 import type { z } from 'zod';
 import { childSchema, formatPath, kindOf, objectKeys, setAt, unwrap } from './introspect.js';
@@ -25,6 +25,8 @@ export const ENV_PREFIX = 'PARTYLINE_';
 export const CONFIG_FILE_ENV = 'PARTYLINE_CONFIG';
 /** PARTYLINE_* variables that are not configuration keys. */
 export const RESERVED_ENV_VARS: ReadonlySet<string> = new Set([CONFIG_FILE_ENV]);
+/** Prefixes of PARTYLINE_* variables that are not configuration keys: the image build's settings (image/README.md). */
+export const RESERVED_ENV_PREFIXES: readonly string[] = ['PARTYLINE_IMAGE_'];
 
 export interface EnvOrigin {
   name: string;
@@ -48,7 +50,7 @@ const normalise = (segment: string): string => segment.replace(/_/g, '').toLower
 export function configFromEnv(env: NodeJS.ProcessEnv, schema: z.ZodType): EnvLayer {
   const layer: EnvLayer = { data: {}, origins: [], issues: [] };
   const names = Object.keys(env)
-    .filter((name) => name.startsWith(ENV_PREFIX) && !RESERVED_ENV_VARS.has(name))
+    .filter((name) => name.startsWith(ENV_PREFIX) && !RESERVED_ENV_VARS.has(name) && !RESERVED_ENV_PREFIXES.some((p) => name.startsWith(p)))
     .sort();
   for (const name of names) {
     const raw = env[name];

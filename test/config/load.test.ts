@@ -154,6 +154,12 @@ describe('loadConfig', () => {
     const { config } = await loadConfig({ env: { ...env, PARTYLINE_CONFIG: file } });
     expect(config.node.port).toBe(5070);
   });
+
+  it("leaves the image build's PARTYLINE_IMAGE_* variables alone, and still refuses other unknown names", async () => {
+    const { config } = await loadConfig({ env: { ...env, PARTYLINE_IMAGE_LOGIN: '10.0.0.1:5061', PARTYLINE_IMAGE_OUT: '/tmp/x', PARTYLINE_NODE__PORT: '5071' } });
+    expect(config.node.port).toBe(5071);
+    await expect(loadConfig({ env: { ...env, PARTYLINE_IMAGES: 'x' } })).rejects.toThrow(/PARTYLINE_IMAGES/);
+  });
 });
 
 describe('environment variables', () => {
