@@ -123,9 +123,15 @@ npm run --silent build
 PKG=$(npm pack --silent --pack-destination "$WORK" | tail -n 1)
 cp package-lock.json "$WORK/package-lock.json"
 
-# 2. The base root: Debian trixie arm64 with the runtime packages (cached by its inputs).
+# 2. The base root: Debian trixie arm64 with the runtime packages, cached by
+#    its inputs and the archive's state (its InRelease Date: it changes when
+#    Debian publishes, e.g. a point release; a cache keyed by the calendar day
+#    made every build on a new day a cold one, about 55 minutes).
 mapfile -t RUNTIME < <(pinned "${RUNTIME_PACKAGES[@]}")
-BASE_KEY=$(printf '%s\n' "$SUITE" "$ARCH" "$COMPONENTS" "$MIRROR" "${RUNTIME[@]}" "$(date -u +%Y-%m-%d)" | sha256sum | cut -c1-16)
+ARCHIVE_DATE=$(node -e 'fetch(process.argv[1]).then((r) => (r.ok ? r.text() : "")).then((t) => console.log((/^Date: (.*)$/m.exec(t) || [])[1] ?? ""), () => console.log(""))' \
+  "${MIRROR%/}/dists/$SUITE/InRelease")
+[ -n "$ARCHIVE_DATE" ] || { log "cannot read ${MIRROR%/}/dists/$SUITE/InRelease: the base is keyed by today's date"; ARCHIVE_DATE="unknown $(date -u +%Y-%m-%d)"; }
+BASE_KEY=$(printf '%s\n' "$SUITE" "$ARCH" "$COMPONENTS" "$MIRROR" "${RUNTIME[@]}" "$ARCHIVE_DATE" | sha256sum | cut -c1-16)
 BASE_TAR="$OUT/cache/base-$BASE_KEY.tar"
 ROOT="$WORK/rootfs"
 if [ -s "$BASE_TAR" ] && [ -z "${PARTYLINE_IMAGE_NO_CACHE:-}" ]; then
@@ -141,11 +147,8 @@ else
   rm -f "$OUT"/cache/base-*.tar "$OUT"/cache/base-*.tar.date
   tar -C "$ROOT" -cpf "$BASE_TAR.part" . && mv "$BASE_TAR.part" "$BASE_TAR"
 fi
-# The archive's state the packages came from (its InRelease Date), kept beside the cached base.
-if [ ! -s "$BASE_TAR.date" ]; then
-  node -e 'fetch(process.argv[1]).then((r) => r.text()).then((t) => console.log((/^Date: (.*)$/m.exec(t) || [])[1] ?? "unknown"))' \
-    "${MIRROR%/}/dists/$SUITE/InRelease" > "$BASE_TAR.date" || echo unknown > "$BASE_TAR.date"
-fi
+# The archive's state the packages came from, kept beside the cached base (for the manifest).
+[ -s "$BASE_TAR.date" ] || echo "$ARCHIVE_DATE" > "$BASE_TAR.date"
 if [ -n "${PARTYLINE_IMAGE_PINS:-}" ]; then
   log "checking installed versions against $PARTYLINE_IMAGE_PINS"
   for p in "${RUNTIME[@]}"; do
