@@ -247,9 +247,18 @@ LABEL=PLDATA  /var/lib/partyline-data   ext4   rw,noatime,commit=30          0 2
 /var/lib/partyline-data/timesync         /var/lib/systemd/timesync none  bind,x-systemd.requires-mounts-for=/var/lib/partyline-data  0 0
 tmpfs         /var/tmp                  tmpfs  nosuid,nodev,size=32M         0 0
 EOF
-# An empty machine-id on a read-only root: systemd makes a transient one each boot.
+# An empty machine-id on a read-only root: systemd makes a transient one each boot
+# (D-Bus reads it through the link systemd-tmpfiles would otherwise try to make).
 : > "$ROOT/etc/machine-id"
-rm -f "$ROOT/var/lib/dbus/machine-id"
+mkdir -p "$ROOT/var/lib/dbus"
+ln -sfn /etc/machine-id "$ROOT/var/lib/dbus/machine-id"
+# StateDirectory= of systemd's own units cannot be made on a read-only root:
+# made now (root, 0755, what the units ask), systemd only checks them at boot.
+# Without /var/lib/systemd/linger, systemd-logind does not start (seen booting
+# the image in qemu-system), and with it the power key does nothing.
+install -d -m 0755 "$ROOT/var/lib/systemd/linger" "$ROOT/var/lib/systemd/backlight" "$ROOT/var/lib/systemd/rfkill"
+# networkd keeps its state in /run; moving it to /var/lib fails on this root (seen booting in qemu-system).
+ln -sfn /dev/null "$ROOT/etc/systemd/system/systemd-networkd-persistent-storage.service"
 in_root "$ROOT" systemctl enable partyline.service partyline-firstboot.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service >/dev/null 2>&1
 # Boot files into /boot/firmware (raspi-firmware's kernel hook), now that ROOTPART is set.
 KVER=$(ls "$ROOT/lib/modules" | sort -V | tail -n 1)

@@ -11,7 +11,7 @@
  *   npm run test:image      (root; about as long as image/build.sh rootfs)
  *   PARTYLINE_IMAGE_ROOTFS=image/build/work/rootfs npm run test:image   # skip the build
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmod, chown, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LabNetwork } from '../helpers/network.js';
 import type { Placement } from '../helpers/network.js';
 import { REPO_ROOT } from '../helpers/process.js';
+import { runImageBuild } from './build.js';
 import { NetLab } from '../netlab/lab.js';
 import { NotifyListener } from '../system/notify-listener.js';
 
@@ -26,14 +27,6 @@ const availability = await NetLab.available();
 const execFileP = promisify(execFile);
 const OUT = process.env.PARTYLINE_IMAGE_OUT ?? join(REPO_ROOT, 'image', 'build');
 
-function buildRootfs(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn('bash', [join(REPO_ROOT, 'image', 'build.sh'), 'rootfs'], { stdio: ['ignore', 'inherit', 'inherit'] });
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(Date.now() - started) : reject(new Error(`image/build.sh rootfs exited ${code}`))));
-  });
-}
 
 interface Line {
   msg?: string;
@@ -49,7 +42,7 @@ describe.skipIf(!availability.ok)('the image firmware under qemu-user in a netla
 
   beforeAll(async () => {
     if (!root) {
-      const ms = await buildRootfs();
+      const ms = await runImageBuild('rootfs');
       console.log(`image/build.sh rootfs: ${(ms / 1000).toFixed(0)} s`);
       root = join(OUT, 'work', 'rootfs');
     }

@@ -11,5 +11,7 @@ export default defineConfig({
     testTimeout: 300_000,
     hookTimeout: 90 * 60_000,
     pool: 'forks',
+    // Both files run image/build.sh, which shares its caches: one at a time.
+    fileParallelism: false,
   },
 });
