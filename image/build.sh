@@ -259,6 +259,11 @@ ln -sfn /etc/machine-id "$ROOT/var/lib/dbus/machine-id"
 install -d -m 0755 "$ROOT/var/lib/systemd/linger" "$ROOT/var/lib/systemd/backlight" "$ROOT/var/lib/systemd/rfkill"
 # networkd keeps its state in /run; moving it to /var/lib fails on this root (seen booting in qemu-system).
 ln -sfn /dev/null "$ROOT/etc/systemd/system/systemd-networkd-persistent-storage.service"
+# The kernel's random seed is kept on the data partition (saving it at shutdown
+# failed on the read-only root): a link, and the unit waits for that mount.
+ln -sfn /var/lib/partyline-data/random-seed "$ROOT/var/lib/systemd/random-seed"
+mkdir -p "$ROOT/etc/systemd/system/systemd-random-seed.service.d"
+printf '[Unit]\nRequiresMountsFor=/var/lib/partyline-data\n' > "$ROOT/etc/systemd/system/systemd-random-seed.service.d/partyline.conf"
 in_root "$ROOT" systemctl enable partyline.service partyline-firstboot.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service >/dev/null 2>&1
 # Boot files into /boot/firmware (raspi-firmware's kernel hook), now that ROOTPART is set.
 KVER=$(ls "$ROOT/lib/modules" | sort -V | tail -n 1)

@@ -216,6 +216,7 @@ describe.skipIf(!runnable)('the SD card image booted in qemu-system-aarch64', ()
     const stopped = con.logs('partyline').find((l) => l.msg === 'node stopped');
     expect(stopped, 'the node logged its clean stop').toBeDefined();
     expect(con.find(/partyline\.service: (Main process exited, code=killed|Failed|Watchdog timeout)/), 'no kill, failure or watchdog').toBeUndefined();
+    expect(con.lines.filter((l) => /systemd\[1\]: .*Failed with result/.test(l.text)).map((l) => l.text), 'no unit fails, at start or at shutdown').toEqual([]);
     expect(await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 180_000))]), `qemu powers off; stderr ${stderr.slice(-500)}`).toBe(0);
     console.log(`qemu-system power button to power-off: ${((Date.now() - pressed) / 1000).toFixed(1)} s`);
   }, 40 * 60_000);
