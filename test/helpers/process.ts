@@ -33,7 +33,11 @@ export interface Spawned {
 
 /** Run the built `partyline` CLI as a separate process, collecting its JSON log lines. */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, launch: Launcher = spawn): Spawned {
-  const child = launch(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  return collectLogs(launch(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] }));
+}
+
+/** Collect the JSON log lines of a started partyline process (its stdout and stderr piped). */
+export function collectLogs(child: ChildProcess): Spawned {
   const lines: Array<Record<string, unknown>> = [];
   const waiters: Array<{ match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
   let partial = '';

@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LabNetwork } from '../helpers/network.js';
 import type { Placement } from '../helpers/network.js';
-import { REPO_ROOT } from '../helpers/process.js';
+import { REPO_ROOT, collectLogs } from '../helpers/process.js';
 import { runImageBuild } from './build.js';
 import { NetLab } from '../netlab/lab.js';
 import { NotifyListener } from '../system/notify-listener.js';
@@ -28,10 +28,6 @@ const execFileP = promisify(execFile);
 const OUT = process.env.PARTYLINE_IMAGE_OUT ?? join(REPO_ROOT, 'image', 'build');
 
 
-interface Line {
-  msg?: string;
-  [key: string]: unknown;
-}
 
 describe.skipIf(!availability.ok)('the image firmware under qemu-user in a netlab namespace', () => {
   let root = process.env.PARTYLINE_IMAGE_ROOTFS ? resolve(process.env.PARTYLINE_IMAGE_ROOTFS) : '';
@@ -99,20 +95,10 @@ describe.skipIf(!availability.ok)('the image firmware under qemu-user in a netla
     ];
     const started = Date.now();
     const child = net.spawn('phone', 'chroot', [`--userspec=${uid}:${gid}`, root, '/usr/bin/env', '-i', ...env, '/usr/bin/partyline', 'start', '--config', '/etc/partyline/config.yaml']);
-    const lines: Line[] = [];
-    let stderr = '';
-    let partial = '';
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => {
-      partial += c;
-      const parts = partial.split('\n');
-      partial = parts.pop()!;
-      for (const t of parts) if (t.trim()) lines.push((() => { try { return JSON.parse(t) as Line; } catch { return { msg: t }; } })());
-    });
-    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const { lines, stderr, stop } = collectLogs(child);
     try {
       const ready = await notify.waitFor((n) => n.fields.READY === '1', 180_000).catch((err: Error) => {
-        throw new Error(`${err.message}\nlast log lines: ${lines.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${stderr.slice(-1500)}`);
+        throw new Error(`${err.message}\nlast log lines: ${lines.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${stderr().slice(-1500)}`);
       });
       const nodeStarted = lines.find((l) => l.msg === 'node started');
       console.log(`emulated phone: READY=1 (logged in) ${((ready.at - started) / 1000).toFixed(1)} s after exec; status "${ready.fields.STATUS}"`);
@@ -133,7 +119,7 @@ describe.skipIf(!availability.ok)('the image firmware under qemu-user in a netla
       expect(identity.deviceId).toBe(nodeStarted!.deviceId);
 
       const termAt = Date.now();
-      child.kill('SIGTERM');
+      const exited = stop('SIGTERM');
       await notify.waitFor((n) => n.fields.STOPPING === '1', 30_000);
       expect(await exited).toBe(0);
       console.log(`emulated phone: SIGTERM to exit ${((Date.now() - termAt) / 1000).toFixed(1)} s`);
